@@ -1,0 +1,216 @@
+"""miniwdl container backend ``local``: each WDL task runs as a process on this host, no Docker.
+
+Select it with ``[scheduler] container_backend = local`` (the local mode's orchestrator does).
+Each attempt is launched through the local launcher, which reports ECS-shaped events; the backend
+learns that the attempt ended by reading the store, exactly as ``aws_fargate`` does on AWS.
+
+Under the orchestrator (``[miniwdl_fargate] run_id`` and ``home`` set), the store is the local
+mode's SQLite file and every event is recorded and announced. Under plain ``miniwdl run`` the
+store is in memory.
+
+Tasks never reserve more cpu or memory at once than the host has: an attempt waits until its
+``runtime.cpu``/``runtime.memory`` fit beside those already running.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import multiprocessing
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+import psutil
+from WDL._util import StructuredLogMessage as _
+from WDL.runtime import config
+from WDL.runtime.error import Terminated
+
+from . import ecs_events
+from .container_base import SharedFilesystemContainer, attempt_exit_code
+from .launcher import TaskSpec
+from .local_launcher import LocalLauncher
+from .local_mode import LocalHome
+from .memory_store import MemoryStore
+from .notifications import LogNotifier
+from .records import TaskRecord, utc_now
+from .states import State
+from .status import ControlPlane, change_task, handle_ecs_event
+from .task_watcher import TaskWatcher
+from .transitions import register_task
+
+CONFIG_SECTION = "miniwdl_fargate"
+
+
+class HostResources:
+    """Counts cpu and memory reserved by running attempts; makes the next one wait to fit."""
+
+    def __init__(self, cpu: int, memory_bytes: int) -> None:
+        self.cpu = cpu
+        self.memory_bytes = memory_bytes
+        self._used_cpu = 0
+        self._used_memory = 0
+        self._cv = threading.Condition()
+
+    @contextlib.contextmanager
+    def reserve(self, cpu: int, memory_bytes: int) -> Iterator[float]:
+        """Hold ``cpu``/``memory_bytes`` (capped at the host's) while the block runs; yields the
+        seconds spent waiting for them."""
+        cpu = min(max(cpu, 0), self.cpu)
+        memory_bytes = min(max(memory_bytes, 0), self.memory_bytes)
+        started = time.monotonic()
+        with self._cv:
+            while (
+                self._used_cpu + cpu > self.cpu
+                or self._used_memory + memory_bytes > self.memory_bytes
+            ):
+                self._cv.wait()
+            self._used_cpu += cpu
+            self._used_memory += memory_bytes
+        try:
+            yield time.monotonic() - started
+        finally:
+            with self._cv:
+                self._used_cpu -= cpu
+                self._used_memory -= memory_bytes
+                self._cv.notify_all()
+
+
+@dataclass
+class _Runtime:
+    """Per-process state of the backend, made once by ``global_init``."""
+
+    run_id: str
+    plane: ControlPlane
+    watcher: TaskWatcher
+    resources: HostResources
+    stop_grace_seconds: float
+
+
+def _host_limits() -> dict[str, int]:
+    return {"cpu": multiprocessing.cpu_count(), "mem_bytes": psutil.virtual_memory().total}
+
+
+class LocalContainer(SharedFilesystemContainer):
+    """Runs each task attempt as a host process in the task's working directory."""
+
+    _runtime: ClassVar[_Runtime | None] = None
+    _limits: ClassVar[dict[str, int] | None] = None
+    _init_lock: ClassVar[threading.Lock] = threading.Lock()
+    _warned_docker: ClassVar[bool] = False
+
+    @classmethod
+    def global_init(cls, cfg: config.Loader, logger: logging.Logger) -> None:
+        with cls._init_lock:
+            limits = cls.detect_resource_limits(cfg, logger)
+            managed_run = _cfg_str(cfg, "run_id")
+            if managed_run:
+                plane = LocalHome(_cfg_str(cfg, "home")).control_plane()
+                run_id = managed_run
+            else:
+                plane = _in_memory_plane(logger)
+                run_id = f"miniwdl-{int(time.time())}"
+            cls._runtime = _Runtime(
+                run_id=run_id,
+                plane=plane,
+                watcher=TaskWatcher(plane.store, interval=_cfg_float(cfg, "watch_interval", 1.0)),
+                resources=HostResources(limits["cpu"], limits["mem_bytes"]),
+                stop_grace_seconds=_cfg_float(cfg, "stop_grace_seconds", 10.0),
+            )
+            logger.info(
+                _("local backend ready", run_id=run_id, managed=bool(managed_run), **limits)
+            )
+
+    @classmethod
+    def detect_resource_limits(cls, cfg: config.Loader, logger: logging.Logger) -> dict[str, int]:
+        if cls._limits is None:
+            cls._limits = _host_limits()
+        return cls._limits
+
+    def _run(self, logger: logging.Logger, terminating: Callable[[], bool], command: str) -> int:
+        runtime = self._runtime
+        if runtime is None:
+            raise RuntimeError("the local backend was used before global_init")
+        self._warn_docker_once(logger)
+        argv = self.attempt_command(logger, command)
+        cpu = int(self.runtime_values.get("cpu", 0))
+        memory = int(self.runtime_values.get("memory_reservation", 0))
+        with runtime.resources.reserve(cpu, memory) as waited:
+            logger.info(_("provisioned", seconds_waited=round(waited, 3), cpu=cpu, mem_bytes=memory))
+            if terminating():
+                raise Terminated()
+            spec = TaskSpec(
+                run_id=runtime.run_id,
+                role=ecs_events.ROLE_TASK,
+                command=argv,
+                environment=self.identity_environment(runtime.run_id),
+                family="miniwdl-fargate-local-task",
+                cpu=max(cpu, 1) * 1024,
+                memory_mb=max(memory // (1024 * 1024), 1),
+                cwd=self.host_work_dir(),
+            )
+            task_arn = runtime.plane.launcher.run_task(spec)
+            task_id = ecs_events.task_id_of(task_arn)
+            self._register(runtime, task_arn, task_id)
+            logger.notice(_("task process started", task_arn=task_arn))
+            with self.task_running_context(), self.poll_stderr_context(logger) as poll_stderr:
+                record = runtime.watcher.wait(task_id, stop=terminating, tick=poll_stderr)
+                if record is None:
+                    runtime.plane.launcher.stop_task(task_arn, "miniwdl is terminating")
+                    runtime.watcher.wait(task_id, timeout=runtime.stop_grace_seconds + 5)
+                    raise Terminated()
+                poll_stderr()
+        logger.info(
+            _("task process stopped", exit_code=record.exit_code, state=record.state.value)
+        )
+        return attempt_exit_code(record)
+
+    def _register(self, runtime: _Runtime, task_arn: str, task_id: str) -> None:
+        launched = TaskRecord(
+            task_id=task_id,
+            run_id=runtime.run_id,
+            state=State.QUEUED,
+            updated_at=utc_now(),
+            task_arn=task_arn,
+            call_id=self.run_id,
+            attempt=self.try_counter,
+            work_dir=self.host_work_dir(),
+            stdout=self.host_stdout_txt(),
+            stderr=self.host_stderr_txt(),
+        )
+        change_task(runtime.plane, task_id, lambda current: register_task(current, launched))
+
+    @classmethod
+    def _warn_docker_once(cls, logger: logging.Logger) -> None:
+        with cls._init_lock:
+            if cls._warned_docker:
+                return
+            cls._warned_docker = True
+        logger.warning(
+            "the local backend ignores runtime.docker/container: task commands run directly on"
+            " this host, with its installed tools"
+        )
+
+
+def _in_memory_plane(logger: logging.Logger) -> ControlPlane:
+    state_dir = tempfile.mkdtemp(prefix="miniwdl-local-")
+    atexit.register(shutil.rmtree, state_dir, True)
+    plane = ControlPlane(store=MemoryStore(), notifier=LogNotifier(logger), launcher=None)  # type: ignore[arg-type]
+    plane.launcher = LocalLauncher(state_dir, lambda event: handle_ecs_event(event, plane))
+    return plane
+
+
+def _cfg_str(cfg: config.Loader, key: str) -> str:
+    if cfg.has_option(CONFIG_SECTION, key):
+        return str(cfg[CONFIG_SECTION][key]).strip()
+    return ""
+
+
+def _cfg_float(cfg: config.Loader, key: str, default: float) -> float:
+    value = _cfg_str(cfg, key)
+    return float(value) if value else default

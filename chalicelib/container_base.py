@@ -1,0 +1,117 @@
+"""A miniwdl container base for backends whose containers see the orchestrator's paths as they are.
+
+Both of this project's backends work that way: ``local`` runs task commands as host processes,
+and ``aws_fargate`` mounts the same EFS at the same path in every container. So the "container"
+directory is the host directory, inputs are placed under the task's ``work/`` as real files and
+directory trees, and each attempt reuses ``work/`` (a failed attempt's is kept as
+``work.attemptN``). Subclasses only launch ``attempt_command()`` and report its exit code.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import shlex
+import shutil
+from typing import Any
+
+from WDL._util import StructuredLogMessage as _
+from WDL.runtime import config
+from WDL.runtime.error import Interrupted, Terminated
+from WDL.runtime.task_container import TaskContainer
+
+from . import ecs_events
+from .records import TaskRecord
+from .states import State
+
+
+class SharedFilesystemContainer(TaskContainer):
+    """``TaskContainer`` whose container paths equal host paths."""
+
+    def __init__(self, cfg: config.Loader, run_id: str, host_dir: str) -> None:
+        super().__init__(cfg, run_id, host_dir)
+        self.container_dir = host_dir
+
+    def host_work_dir(self) -> str:
+        return os.path.join(self.host_dir, "work")
+
+    def reset(self, logger: logging.Logger) -> None:
+        work = self.host_work_dir()
+        if os.path.isdir(work):
+            os.rename(work, f"{work}.attempt{self.try_counter}")
+        super().reset(logger)
+
+    def copy_input_files(self, logger: logging.Logger) -> None:
+        """Place every input under ``work/_miniwdl_inputs``: files hard-linked (copied across
+        filesystems, or when ``[file_io] copy_input_files`` asks for copies), directories as real
+        trees (never a symlink, which breaks ``find`` and friends)."""
+        copy = self.cfg.get_bool("file_io", "copy_input_files")
+        for host_path, container_path in self.input_path_map.items():
+            dest = self.host_work_path(container_path.rstrip("/"))
+            if os.path.lexists(dest):
+                continue
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            place = shutil.copy2 if copy else _link_or_copy
+            if host_path.endswith("/"):
+                shutil.copytree(host_path.rstrip("/"), dest, symlinks=False, copy_function=place)
+            else:
+                place(host_path, dest)
+            logger.info(_("placed input", input=host_path, at=dest))
+
+    def attempt_command(self, logger: logging.Logger, command: str) -> list[str]:
+        """Prepare an attempt: inputs in place, the command script written (exporting the task's
+        environment), and the argv that runs it with stdout/stderr captured to files."""
+        self.copy_input_files(logger)
+        script = os.path.join(self.host_dir, "command")
+        with open(script, "w", encoding="utf-8") as out:
+            for name, value in self.runtime_values.get("env", {}).items():
+                out.write(f"export {name}={shlex.quote(str(value))}\n")
+            out.write(command)
+        shell = self.cfg.get("task_runtime", "command_shell")
+        redirect = (
+            f"exec {shell} {shlex.quote(script)}"
+            f" >> {shlex.quote(self.host_stdout_txt())} 2>> {shlex.quote(self.host_stderr_txt())}"
+        )
+        for path in (self.host_stdout_txt(), self.host_stderr_txt()):
+            with open(path, "a", encoding="utf-8"):
+                pass
+        return ["/bin/bash", "-c", redirect]
+
+    def identity_environment(self, run_id: str) -> dict[str, str]:
+        """Container environment that ties the task's ECS events to its run, call and attempt."""
+        return {
+            ecs_events.ENV_RUN_ID: run_id,
+            ecs_events.ENV_CALL_ID: self.run_id,
+            ecs_events.ENV_ATTEMPT: str(self.try_counter),
+            ecs_events.ENV_RETURN_CODES: ecs_events.encode_return_codes(
+                self.runtime_values.get("returnCodes", 0)
+            ),
+        }
+
+
+def attempt_exit_code(record: TaskRecord) -> int:
+    """The attempt's exit code from its final record, or the miniwdl error that fits its end.
+
+    Preemption, and any stop without an exit code (the container never ran, or the platform
+    killed it), raise ``Interrupted``: miniwdl retries those within the ``preemptible`` budget
+    (then ``maxRetries``). A stop someone asked for raises ``Terminated``.
+    """
+    if record.state in (State.COMPLETE, State.EXECUTOR_ERROR) and record.exit_code is not None:
+        return record.exit_code
+    reason = record.stopped_reason or "no reason given"
+    if record.state == State.CANCELED:
+        raise Terminated()
+    if record.state == State.PREEMPTED:
+        raise Interrupted(f"task container preempted ({record.stop_code}): {reason}")
+    raise Interrupted(f"task container stopped without an exit code ({record.stop_code}): {reason}")
+
+
+def _link_or_copy(src: str, dest: str, **_: Any) -> str:
+    try:
+        os.link(src, dest)
+    except OSError as exn:
+        if exn.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES):
+            raise
+        shutil.copy2(src, dest)
+    return dest

@@ -1,0 +1,288 @@
+"""ECS "Task State Change" events: reading them, and building them.
+
+Pure: no I/O. ``parse_task_event`` turns an EventBridge event into a typed ``TaskEvent`` that says
+which run and call it belongs to, using only the event's own fields (``startedBy`` and the
+container environment override the launcher set), so the handler needs no extra AWS call.
+``task_state_change`` builds the same shape, for the local launcher and the test harness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .states import State
+
+SOURCE = "aws.ecs"
+DETAIL_TYPE = "ECS Task State Change"
+
+# startedBy is "<prefix>/<role>/<run_id>" (ECS allows 128 chars of [A-Za-z0-9-/_]).
+STARTED_BY_PREFIX = "miniwdl-fargate"
+ROLE_ORCHESTRATOR = "orchestrator"
+ROLE_TASK = "task"
+
+# Container environment the launcher sets; ECS echoes overrides back in every event.
+ENV_RUN_ID = "MINIWDL_FARGATE_RUN_ID"
+ENV_CALL_ID = "MINIWDL_FARGATE_CALL_ID"
+ENV_ATTEMPT = "MINIWDL_FARGATE_ATTEMPT"
+ENV_RETURN_CODES = "MINIWDL_FARGATE_RETURN_CODES"
+
+# ECS stop codes that mean the capacity went away, not that the task failed.
+PREEMPTION_STOP_CODES = frozenset({"TerminationNotice", "SpotInterruption"})
+USER_STOP_CODE = "UserInitiated"
+
+_STARTING_STATUSES = frozenset({"PROVISIONING", "PENDING", "ACTIVATING"})
+_STOPPING_STATUSES = frozenset({"DEACTIVATING", "STOPPING", "DEPROVISIONING"})
+
+
+class EventError(ValueError):
+    """An event that claims to be ours but cannot be read; the message says which field."""
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    """The fields of an ECS task state change that the store cares about."""
+
+    task_arn: str
+    task_id: str
+    run_id: str
+    role: str
+    version: int
+    last_status: str
+    desired_status: str
+    call_id: str = ""
+    attempt: int = 1
+    exit_code: int | None = None
+    container_reason: str | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    created_at: str | None = None
+    started_at: str | None = None
+    stopped_at: str | None = None
+    cpu: str | None = None
+    memory: str | None = None
+    return_codes: str = "0"
+
+    @property
+    def stopped(self) -> bool:
+        """True once ECS reports the task STOPPED."""
+        return self.last_status == "STOPPED"
+
+
+def started_by(role: str, run_id: str) -> str:
+    """The ``startedBy`` value tying an ECS task to its run."""
+    return f"{STARTED_BY_PREFIX}/{role}/{run_id}"
+
+
+def task_id_of(task_arn: str) -> str:
+    """The task id: the last path segment of an ECS task ARN."""
+    return task_arn.rsplit("/", 1)[-1]
+
+
+def parse_task_event(event: Mapping[str, Any]) -> TaskEvent | None:
+    """Read an EventBridge ECS task state change.
+
+    Returns None for events that are not ECS task state changes or not started by this project
+    (a shared cluster sees other tasks too). Raises ``EventError`` for one of ours that is malformed.
+    """
+    if event.get("source") != SOURCE or event.get("detail-type") != DETAIL_TYPE:
+        return None
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        return None
+    owner = detail.get("startedBy")
+    if not isinstance(owner, str) or not owner.startswith(STARTED_BY_PREFIX + "/"):
+        return None
+    parts = owner.split("/")
+    if len(parts) != 3 or parts[1] not in (ROLE_ORCHESTRATOR, ROLE_TASK) or not parts[2]:
+        raise EventError(f"startedBy {owner!r} is not <prefix>/<role>/<run_id>")
+    role, run_id = parts[1], parts[2]
+
+    task_arn = detail.get("taskArn")
+    if not isinstance(task_arn, str) or not task_arn:
+        raise EventError("detail.taskArn is missing")
+    version = detail.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise EventError(f"detail.version must be a positive integer, got {version!r}")
+    last_status = detail.get("lastStatus")
+    if not isinstance(last_status, str) or not last_status:
+        raise EventError("detail.lastStatus is missing")
+
+    env = _container_environment(detail)
+    container = _first_container(detail)
+    exit_code = container.get("exitCode")
+    return TaskEvent(
+        task_arn=task_arn,
+        task_id=task_id_of(task_arn),
+        run_id=run_id,
+        role=role,
+        version=version,
+        last_status=last_status,
+        desired_status=str(detail.get("desiredStatus") or ""),
+        call_id=env.get(ENV_CALL_ID, ""),
+        attempt=_int_or(env.get(ENV_ATTEMPT), 1),
+        exit_code=exit_code if isinstance(exit_code, int) else None,
+        container_reason=_str_or_none(container.get("reason")),
+        stop_code=_str_or_none(detail.get("stopCode")),
+        stopped_reason=_str_or_none(detail.get("stoppedReason")),
+        created_at=_str_or_none(detail.get("createdAt")),
+        started_at=_str_or_none(detail.get("startedAt")),
+        stopped_at=_str_or_none(detail.get("stoppedAt")),
+        cpu=_str_or_none(detail.get("cpu")),
+        memory=_str_or_none(detail.get("memory")),
+        return_codes=env.get(ENV_RETURN_CODES, "0"),
+    )
+
+
+def task_state(event: TaskEvent) -> State | None:
+    """The WES state an ECS status means for a WDL task; None for statuses that change nothing.
+
+    A STOPPED task's state comes from why it stopped: preemption, a user's stop, a container
+    exit code accepted by the task's ``returnCodes``, any other exit code, or no exit code at all
+    (the task never ran, or the platform killed it).
+    """
+    status = event.last_status
+    if status in _STARTING_STATUSES:
+        return State.INITIALIZING
+    if status == "RUNNING":
+        return State.RUNNING
+    if status in _STOPPING_STATUSES:
+        return None
+    if status != "STOPPED":
+        return None
+    if event.stop_code in PREEMPTION_STOP_CODES:
+        return State.PREEMPTED
+    if event.stop_code == USER_STOP_CODE:
+        return State.CANCELED
+    if event.exit_code is None:
+        return State.SYSTEM_ERROR
+    return State.COMPLETE if exit_code_accepted(event.exit_code, event.return_codes) else (
+        State.EXECUTOR_ERROR
+    )
+
+
+def exit_code_accepted(exit_code: int, return_codes: str) -> bool:
+    """WDL ``returnCodes`` as the launcher encoded it: "*", or comma-separated integers."""
+    spec = return_codes.strip()
+    if spec == "*":
+        return True
+    accepted = {int(code) for code in spec.split(",") if code.strip().lstrip("-").isdigit()}
+    return exit_code in (accepted or {0})
+
+
+def encode_return_codes(value: Any) -> str:
+    """Encode miniwdl's ``runtime_values["returnCodes"]`` (int, list of ints or "*")."""
+    if value == "*":
+        return "*"
+    if isinstance(value, list):
+        return ",".join(str(int(v)) for v in value)
+    if isinstance(value, int):
+        return str(value)
+    return "0"
+
+
+def task_state_change(
+    *,
+    task_arn: str,
+    cluster_arn: str,
+    task_definition_arn: str,
+    started_by_value: str,
+    group: str,
+    version: int,
+    last_status: str,
+    desired_status: str,
+    container_name: str,
+    environment: Mapping[str, str],
+    command: list[str] | None = None,
+    cpu: str = "1024",
+    memory: str = "2048",
+    exit_code: int | None = None,
+    stop_code: str | None = None,
+    stopped_reason: str | None = None,
+    timestamps: Mapping[str, str] | None = None,
+    region: str = "local",
+    account: str = "000000000000",
+    event_id: str = "",
+    time: str = "",
+) -> dict[str, Any]:
+    """Build an EventBridge "ECS Task State Change" event shaped as ECS sends it."""
+    container: dict[str, Any] = {
+        "containerArn": f"{task_arn}/{container_name}",
+        "name": container_name,
+        "lastStatus": "STOPPED" if last_status == "STOPPED" else last_status,
+        "taskArn": task_arn,
+    }
+    if exit_code is not None:
+        container["exitCode"] = exit_code
+    detail: dict[str, Any] = {
+        "taskArn": task_arn,
+        "clusterArn": cluster_arn,
+        "taskDefinitionArn": task_definition_arn,
+        "group": group,
+        "startedBy": started_by_value,
+        "lastStatus": last_status,
+        "desiredStatus": desired_status,
+        "launchType": "FARGATE",
+        "cpu": cpu,
+        "memory": memory,
+        "containers": [container],
+        "overrides": {
+            "containerOverrides": [
+                {
+                    "name": container_name,
+                    "environment": [{"name": k, "value": v} for k, v in environment.items()],
+                    **({"command": command} if command is not None else {}),
+                }
+            ]
+        },
+        "version": version,
+        **dict(timestamps or {}),
+    }
+    if stop_code is not None:
+        detail["stopCode"] = stop_code
+    if stopped_reason is not None:
+        detail["stoppedReason"] = stopped_reason
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": DETAIL_TYPE,
+        "source": SOURCE,
+        "account": account,
+        "time": time,
+        "region": region,
+        "resources": [task_arn],
+        "detail": detail,
+    }
+
+
+def _container_environment(detail: Mapping[str, Any]) -> dict[str, str]:
+    overrides = detail.get("overrides")
+    env: dict[str, str] = {}
+    if not isinstance(overrides, Mapping):
+        return env
+    for container in overrides.get("containerOverrides") or []:
+        if not isinstance(container, Mapping):
+            continue
+        for pair in container.get("environment") or []:
+            if isinstance(pair, Mapping) and isinstance(pair.get("name"), str):
+                env[pair["name"]] = str(pair.get("value", ""))
+    return env
+
+
+def _first_container(detail: Mapping[str, Any]) -> Mapping[str, Any]:
+    containers = detail.get("containers")
+    if isinstance(containers, list) and containers and isinstance(containers[0], Mapping):
+        return containers[0]
+    return {}
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int_or(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default

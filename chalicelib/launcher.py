@@ -1,0 +1,49 @@
+"""The launcher port: start and stop containers (ECS RunTask/StopTask on AWS, processes locally).
+
+A launcher only starts and stops. What happens to a task afterwards reaches the store as ECS
+"Task State Change" events, through the status handler, on every adapter alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class LaunchError(RuntimeError):
+    """The container could not be started; the message says why."""
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What to run, sized and labelled so that its events can be traced to its run and call.
+
+    ``environment`` must include the ``ecs_events.ENV_*`` identity variables the launcher's caller
+    sets; ECS echoes them back in every event as container overrides.
+    """
+
+    run_id: str
+    role: str
+    command: list[str]
+    environment: dict[str, str] = field(default_factory=dict)
+    family: str = "miniwdl-fargate-task"
+    container_name: str = "main"
+    cpu: int = 1024
+    memory_mb: int = 2048
+    cwd: str | None = None
+    log_path: str | None = None
+    client_token: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class Launcher(Protocol):
+    """Starts and stops containers."""
+
+    def run_task(self, spec: TaskSpec) -> str:
+        """Start the container; returns the task ARN. Raises ``LaunchError``."""
+
+    def stop_task(self, task_arn: str, reason: str) -> None:
+        """Ask a running task to stop (SIGTERM, then SIGKILL after a grace period).
+
+        Stopping a task that already stopped, or an unknown one, is not an error.
+        """

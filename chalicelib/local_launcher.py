@@ -1,0 +1,383 @@
+"""The local launcher: each "ECS task" is a child process, watched by a local stand-in for ECS.
+
+For every task it emits the events ECS would (PROVISIONING, RUNNING, STOPPED with exit code and
+stop code, ``version`` increasing) to the same handler that serves EventBridge on AWS.
+
+Each task runs in its own session, so stopping it kills its whole process group. A small JSON
+file per task (pid, process start time, the pid of whoever watches it, last event version) lets
+any process of the local mode stop any task, and report it STOPPED itself if its watcher died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from . import ecs_events
+from .launcher import LaunchError, TaskSpec
+from .records import utc_now
+
+EventSink = Callable[[dict[str, Any]], None]
+
+CLUSTER = "miniwdl-fargate-local"
+REGION = "local"
+ACCOUNT = "000000000000"
+CLUSTER_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{CLUSTER}"
+
+log = logging.getLogger(__name__)
+
+
+def task_arn_for(task_id: str) -> str:
+    """A local task ARN, shaped like ECS's."""
+    return f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{CLUSTER}/{task_id}"
+
+
+class LocalLauncher:
+    """``Launcher`` over child processes.
+
+    ``detach=False`` (used inside the orchestrator): the task is this process's child and a
+    thread here watches it. ``detach=True`` (used by submit): a separate agent process
+    (``python -m chalicelib.local_agent``) runs and watches the task, so it outlives the caller.
+    """
+
+    def __init__(
+        self,
+        state_dir: str,
+        on_event: EventSink,
+        *,
+        detach: bool = False,
+        stop_grace_seconds: float = 10.0,
+    ) -> None:
+        self.state_dir = state_dir
+        self.on_event = on_event
+        self.detach = detach
+        self.stop_grace_seconds = stop_grace_seconds
+        os.makedirs(state_dir, exist_ok=True)
+
+    # the Launcher port
+
+    def run_task(self, spec: TaskSpec) -> str:
+        task_id = uuid.uuid4().hex
+        if self.detach:
+            return self._run_detached(task_id, spec)
+        task = _LocalTask(self, task_id, spec)
+        task.start()
+        return task.arn
+
+    def run_in_foreground(self, task_id: str, spec: TaskSpec) -> int | None:
+        """Run a task and watch it from this thread (the local agent's job); returns its exit
+        code, or None if it could not start."""
+        task = _LocalTask(self, task_id, spec)
+        if not task.start(background=False):
+            return None
+        return task.watch()
+
+    def read_spec(self, task_id: str) -> TaskSpec:
+        """The spec a detached launch left for its agent."""
+        data = _read_json(self._path(task_id, "spec"))
+        if data is None:
+            raise LaunchError(f"no spec for task {task_id} in {self.state_dir}")
+        return TaskSpec(**data)
+
+    def stop_task(self, task_arn: str, reason: str) -> None:
+        task_id = ecs_events.task_id_of(task_arn)
+        state = self._read_state(task_id)
+        if state is None or state.get("stopped"):
+            return
+        _write_json(self._path(task_id, "stop"), {"reason": reason})
+        pid, ticks = state.get("pid"), state.get("start_ticks")
+        if isinstance(pid, int) and _alive(pid, ticks):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGTERM)
+            threading.Thread(
+                target=self._escalate, args=(task_id, pid, ticks), daemon=True
+            ).start()
+        elif not _alive(state.get("watcher_pid"), state.get("watcher_ticks")):
+            # Nobody is left to report this task: say it stopped, as ECS would.
+            _LocalTask.from_state(self, task_id, state).report_orphan_stopped(reason)
+
+    def wait_stopped(self, task_arn: str, timeout: float) -> bool:
+        """Block until the task's process group is gone (for tests and the CLI's cancel)."""
+        state = self._read_state(ecs_events.task_id_of(task_arn))
+        if state is None:
+            return True
+        deadline = time.monotonic() + timeout
+        while _alive(state.get("pid"), state.get("start_ticks")):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    # internals
+
+    def _escalate(self, task_id: str, pid: int, ticks: int | None) -> None:
+        deadline = time.monotonic() + self.stop_grace_seconds
+        while _alive(pid, ticks) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid, ticks):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        state = self._read_state(task_id)
+        if state is not None and not state.get("stopped"):
+            watcher_gone = not _alive(state.get("watcher_pid"), state.get("watcher_ticks"))
+            if watcher_gone:
+                stop = _read_json(self._path(task_id, "stop")) or {}
+                _LocalTask.from_state(self, task_id, state).report_orphan_stopped(
+                    str(stop.get("reason", "stopped"))
+                )
+
+    def _run_detached(self, task_id: str, spec: TaskSpec) -> str:
+        spec_path = self._path(task_id, "spec")
+        _write_json(spec_path, asdict(spec))
+        agent = [sys.executable, "-m", "chalicelib.local_agent", self.state_dir, task_id]
+        try:
+            subprocess.Popen(
+                agent,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=open(self._path(task_id, "agent.log"), "ab"),  # noqa: SIM115
+                start_new_session=True,
+                close_fds=True,
+                env=_agent_environment(),
+            )
+        except OSError as exn:
+            raise LaunchError(f"could not start the local agent: {exn}") from exn
+        return task_arn_for(task_id)
+
+    def _path(self, task_id: str, kind: str) -> str:
+        return os.path.join(self.state_dir, f"{task_id}.{kind}")
+
+    def _read_state(self, task_id: str) -> dict[str, Any] | None:
+        return _read_json(self._path(task_id, "json"))
+
+
+class _LocalTask:
+    """One task process and the ECS-style events about it."""
+
+    def __init__(self, launcher: LocalLauncher, task_id: str, spec: TaskSpec) -> None:
+        self.launcher = launcher
+        self.task_id = task_id
+        self.arn = task_arn_for(task_id)
+        self.spec = spec
+        self.version = 0
+        self.created_at = utc_now()
+        self.started_at: str | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_state(cls, launcher: LocalLauncher, task_id: str, state: dict[str, Any]) -> _LocalTask:
+        task = cls(launcher, task_id, TaskSpec(**state["spec"]))
+        task.version = int(state.get("version", 0))
+        task.created_at = state.get("created_at") or task.created_at
+        task.started_at = state.get("started_at")
+        return task
+
+    def start(self, *, background: bool = True) -> bool:
+        """Start the process (and, in the background, a thread that reports its end).
+
+        Returns False if the process could not start (reported as STOPPED, TaskFailedToStart).
+        """
+        self._emit("PROVISIONING", "RUNNING")
+        try:
+            self.proc = self._popen()
+        except OSError as exn:
+            self._emit(
+                "STOPPED",
+                "STOPPED",
+                stop_code="TaskFailedToStart",
+                stopped_reason=f"CannotStartContainerError: {exn}",
+            )
+            return False
+        self.started_at = utc_now()
+        self._emit("RUNNING", "RUNNING")
+        if background:
+            threading.Thread(target=self.watch, name=f"task-{self.task_id[:8]}", daemon=True).start()
+        return True
+
+    def watch(self) -> int:
+        """Wait for the process to exit and report it STOPPED; returns the exit code."""
+        assert self.proc is not None
+        exit_code = self.proc.wait()
+        if exit_code < 0:  # killed by a signal: report it as a shell would
+            exit_code = 128 - exit_code
+        stop = _read_json(self.launcher._path(self.task_id, "stop"))
+        if stop is not None:
+            self._emit(
+                "STOPPED",
+                "STOPPED",
+                exit_code=exit_code,
+                stop_code=ecs_events.USER_STOP_CODE,
+                stopped_reason=str(stop.get("reason", "Task stopped by user")),
+            )
+        else:
+            self._emit(
+                "STOPPED",
+                "STOPPED",
+                exit_code=exit_code,
+                stop_code="EssentialContainerExited",
+                stopped_reason="Essential container in task exited",
+            )
+        return exit_code
+
+    def report_orphan_stopped(self, reason: str) -> None:
+        """Report STOPPED for a task whose watcher is gone (e.g. its orchestrator was killed)."""
+        self._emit(
+            "STOPPED", "STOPPED", stop_code=ecs_events.USER_STOP_CODE, stopped_reason=reason
+        )
+
+    def _popen(self) -> subprocess.Popen[bytes]:
+        spec = self.spec
+        env = {**os.environ, **spec.environment}
+        out: Any = subprocess.DEVNULL
+        if spec.log_path:
+            os.makedirs(os.path.dirname(spec.log_path), exist_ok=True)
+            out = open(spec.log_path, "ab")  # noqa: SIM115
+        try:
+            return subprocess.Popen(
+                spec.command,
+                cwd=spec.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT if spec.log_path else subprocess.DEVNULL,
+                start_new_session=True,
+                close_fds=True,
+            )
+        finally:
+            if spec.log_path:
+                out.close()
+
+    def _emit(
+        self,
+        last_status: str,
+        desired_status: str,
+        *,
+        exit_code: int | None = None,
+        stop_code: str | None = None,
+        stopped_reason: str | None = None,
+    ) -> None:
+        with self._lock:
+            self.version += 1
+            now = utc_now()
+            timestamps = {"createdAt": self.created_at, "updatedAt": now}
+            if self.started_at:
+                timestamps["startedAt"] = self.started_at
+            if last_status == "STOPPED":
+                timestamps["stoppingAt"] = now
+                timestamps["stoppedAt"] = now
+            self._save_state(stopped=last_status == "STOPPED")
+            event = ecs_events.task_state_change(
+                task_arn=self.arn,
+                cluster_arn=CLUSTER_ARN,
+                task_definition_arn=f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/"
+                f"{self.spec.family}:1",
+                started_by_value=ecs_events.started_by(self.spec.role, self.spec.run_id),
+                group=f"family:{self.spec.family}",
+                version=self.version,
+                last_status=last_status,
+                desired_status=desired_status,
+                container_name=self.spec.container_name,
+                environment=self.spec.environment,
+                cpu=str(self.spec.cpu),
+                memory=str(self.spec.memory_mb),
+                exit_code=exit_code,
+                stop_code=stop_code,
+                stopped_reason=stopped_reason,
+                timestamps=timestamps,
+                region=REGION,
+                account=ACCOUNT,
+                event_id=str(uuid.uuid4()),
+                time=now,
+            )
+        _deliver(self.launcher.on_event, event)
+
+    def _save_state(self, *, stopped: bool) -> None:
+        pid = self.proc.pid if self.proc is not None else None
+        _write_json(
+            self.launcher._path(self.task_id, "json"),
+            {
+                "task_arn": self.arn,
+                "pid": pid,
+                "start_ticks": _start_ticks(pid) if pid else None,
+                "watcher_pid": os.getpid(),
+                "watcher_ticks": _start_ticks(os.getpid()),
+                "version": self.version,
+                "created_at": self.created_at,
+                "started_at": self.started_at,
+                "stopped": stopped,
+                "spec": asdict(self.spec),
+            },
+        )
+
+
+def _deliver(sink: EventSink, event: dict[str, Any], attempts: int = 5) -> None:
+    """Hand an event to the handler, retrying briefly as EventBridge would."""
+    for attempt in range(attempts):
+        try:
+            sink(event)
+            return
+        except Exception:  # the handler's failure must not kill the watcher; it is retried
+            if attempt == attempts - 1:
+                log.exception("event handler failed; event dropped: %s", event["detail"]["taskArn"])
+                return
+            time.sleep(0.1 * 2**attempt)
+
+
+def _start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks, to tell it from a later process with its pid."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _alive(pid: Any, ticks: Any) -> bool:
+    """Whether ``pid`` is still the process (group leader) we started and not a zombie."""
+    if not isinstance(pid, int):
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    if fields[0] == "Z":
+        return False
+    return ticks is None or int(fields[19]) == ticks
+
+
+def _agent_environment() -> dict[str, str]:
+    """The agent must import this package even when it was not installed (e.g. from a clone)."""
+    env = dict(os.environ)
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _write_json(path: str, data: dict[str, Any]) -> None:
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+
+
+def _read_json(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None

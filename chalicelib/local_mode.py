@@ -1,0 +1,102 @@
+"""The local mode: every port on one machine, under one home directory.
+
+    <home>/state.sqlite3         the store (runs and tasks)
+    <home>/notifications.jsonl   notifications out
+    <home>/objects/              requests in, results out
+    <home>/work/                 the work filesystem (run directories)
+    <home>/tasks/, <home>/logs/  the local launcher's task state and container logs
+
+The home is ``$MINIWDL_FARGATE_HOME``, else ``$XDG_DATA_HOME/miniwdl-fargate``, else
+``~/.local/share/miniwdl-fargate``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+from . import ecs_events
+from .launcher import TaskSpec
+from .local_launcher import LocalLauncher
+from .notifications import JsonLinesNotifier
+from .objects import DirectoryObjects
+from .sqlite_store import SqliteStore
+from .status import ControlPlane, handle_ecs_event
+
+ENV_HOME = "MINIWDL_FARGATE_HOME"
+
+
+def default_home() -> str:
+    """The local home directory, from the environment."""
+    if os.environ.get(ENV_HOME):
+        return os.path.abspath(os.environ[ENV_HOME])
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local/share")
+    return os.path.join(data, "miniwdl-fargate")
+
+
+@dataclass(frozen=True)
+class LocalHome:
+    """Paths of the local mode's ports under one root."""
+
+    root: str
+
+    @property
+    def store_path(self) -> str:
+        return os.path.join(self.root, "state.sqlite3")
+
+    @property
+    def notifications_path(self) -> str:
+        return os.path.join(self.root, "notifications.jsonl")
+
+    @property
+    def objects_root(self) -> str:
+        return os.path.join(self.root, "objects")
+
+    @property
+    def work_root(self) -> str:
+        return os.path.join(self.root, "work")
+
+    @property
+    def tasks_dir(self) -> str:
+        return os.path.join(self.root, "tasks")
+
+    @property
+    def logs_dir(self) -> str:
+        return os.path.join(self.root, "logs")
+
+    def objects(self) -> DirectoryObjects:
+        """The objects adapter."""
+        return DirectoryObjects(self.objects_root)
+
+    def control_plane(self, *, detach: bool = False) -> ControlPlane:
+        """Store, notifier and launcher, wired so launched tasks report to the handler.
+
+        ``detach`` launches tasks through a separate agent process (for the orchestrator, which
+        must outlive the CLI); otherwise tasks are children of this process.
+        """
+        plane = ControlPlane(
+            store=SqliteStore(self.store_path),
+            notifier=JsonLinesNotifier(self.notifications_path),
+            launcher=None,  # type: ignore[arg-type]  # set just below: it needs the plane
+        )
+        plane.launcher = LocalLauncher(
+            self.tasks_dir, lambda event: handle_ecs_event(event, plane), detach=detach
+        )
+        return plane
+
+    def orchestrator_log(self, run_id: str) -> str:
+        """Where the orchestrator's stdout/stderr go (CloudWatch Logs' part on AWS)."""
+        return os.path.join(self.logs_dir, f"{run_id}.orchestrator.log")
+
+    def orchestrator_spec(self, run_id: str) -> TaskSpec:
+        """How the local mode runs a run's orchestrator: this Python, this package."""
+        return TaskSpec(
+            run_id=run_id,
+            role=ecs_events.ROLE_ORCHESTRATOR,
+            command=[sys.executable, "-m", "chalicelib.orchestrator", run_id],
+            environment={ENV_HOME: self.root, ecs_events.ENV_RUN_ID: run_id},
+            family="miniwdl-fargate-orchestrator",
+            container_name="orchestrator",
+            log_path=self.orchestrator_log(run_id),
+        )

@@ -1,0 +1,101 @@
+"""An in-process store adapter, for plain ``miniwdl run`` with the ``local`` backend.
+
+With no control plane there is nothing to persist, yet the backend still learns of task ends the
+same way as in a managed run: events -> handler -> store -> watcher. It passes the same contract
+suite as the other adapters.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Sequence
+
+from .records import RunRecord, TaskRecord
+from .states import State
+from .store import MAX_PAGE_SIZE, RunExists
+
+
+class MemoryStore:
+    """``Store`` over dicts guarded by one lock."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, RunRecord] = {}
+        self._tasks: dict[str, TaskRecord] = {}
+        self._changed = threading.Condition()
+        self._generation = 0
+
+    def _wrote(self) -> None:
+        self._generation += 1
+        self._changed.notify_all()
+
+    def wait_for_change(self, seen: int, timeout: float) -> int:
+        with self._changed:
+            if self._generation == seen:
+                self._changed.wait(timeout)
+            return self._generation
+
+    def create_run(self, run: RunRecord) -> None:
+        with self._changed:
+            if run.run_id in self._runs:
+                raise RunExists(run.run_id)
+            self._runs[run.run_id] = run
+            self._wrote()
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._changed:
+            return self._runs.get(run_id)
+
+    def put_run(self, run: RunRecord, expected_revision: int) -> bool:
+        with self._changed:
+            current = self._runs.get(run.run_id)
+            if current is None or current.revision != expected_revision:
+                return False
+            self._runs[run.run_id] = run
+            self._wrote()
+            return True
+
+    def list_runs(
+        self, *, state: State | None = None, page_size: int = 50, page_token: str = ""
+    ) -> tuple[list[RunRecord], str]:
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        with self._changed:
+            runs = sorted(self._runs.values(), key=lambda r: (r.created_at, r.run_id), reverse=True)
+        if state is not None:
+            runs = [r for r in runs if r.state == state]
+        if page_token:
+            try:
+                after = base64.urlsafe_b64decode(page_token.encode()).decode().split("\n")
+                created_at, run_id = after
+            except ValueError:
+                raise ValueError(f"invalid page_token {page_token!r}") from None
+            runs = [r for r in runs if (r.created_at, r.run_id) < (created_at, run_id)]
+        page = runs[:page_size]
+        if len(runs) <= page_size or not page:
+            return page, ""
+        last = page[-1]
+        token = base64.urlsafe_b64encode(f"{last.created_at}\n{last.run_id}".encode()).decode()
+        return page, token
+
+    def get_task(self, task_id: str) -> TaskRecord | None:
+        with self._changed:
+            return self._tasks.get(task_id)
+
+    def get_tasks(self, task_ids: Sequence[str]) -> list[TaskRecord]:
+        with self._changed:
+            return [self._tasks[t] for t in task_ids if t in self._tasks]
+
+    def put_task(self, task: TaskRecord, expected_revision: int | None) -> bool:
+        with self._changed:
+            current = self._tasks.get(task.task_id)
+            stored = current.revision if current is not None else None
+            if stored != expected_revision:
+                return False
+            self._tasks[task.task_id] = task
+            self._wrote()
+            return True
+
+    def list_tasks(self, run_id: str) -> list[TaskRecord]:
+        with self._changed:
+            return [t for t in self._tasks.values() if t.run_id == run_id]

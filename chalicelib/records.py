@@ -1,0 +1,113 @@
+"""The two records the store keeps: a run and each task (one ECS task per WDL call attempt).
+
+Plain frozen dataclasses, so the decision functions in ``transitions`` can return changed copies
+without I/O, and every store adapter serialises them the same way (``to_item``/``from_item``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .states import State
+
+JSON = dict[str, Any]
+
+
+def utc_now() -> str:
+    """Current time as the ISO-8601 UTC string used in every record (ECS uses the same form)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One workflow run.
+
+    ``revision`` increases by one on every write; store adapters use it for optimistic
+    concurrency (compare-and-set), so concurrent writers never overwrite each other.
+    ``orchestrator_version`` is the highest ECS ``detail.version`` applied from the orchestrator
+    task's events, which makes duplicate and stale events no-ops.
+    """
+
+    run_id: str
+    state: State
+    created_at: str
+    updated_at: str
+    workflow_name: str
+    workflow_key: str
+    inputs_key: str
+    request: JSON = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    revision: int = 0
+    orchestrator_arn: str | None = None
+    orchestrator_version: int = 0
+    orchestrator_log: str | None = None
+    run_dir: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    exit_code: int | None = None
+    outputs: JSON | None = None
+    error: JSON | None = None
+
+    def to_item(self) -> JSON:
+        """JSON-compatible dict for storage."""
+        item = dataclasses.asdict(self)
+        item["state"] = self.state.value
+        return item
+
+    @classmethod
+    def from_item(cls, item: JSON) -> RunRecord:
+        """Inverse of ``to_item``; unknown keys (from newer writers) are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in item.items() if k in names}
+        values["state"] = State(values["state"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """One ECS task: a WDL call attempt, as last reported by its state events.
+
+    ``version`` is the ECS ``detail.version`` of the last event applied (0 when only the launcher
+    has registered the task). A write with a version not greater than this one is a no-op.
+    ``revision`` counts writes, for the store's compare-and-set, as on ``RunRecord``.
+    """
+
+    task_id: str
+    run_id: str
+    state: State
+    updated_at: str
+    task_arn: str = ""
+    call_id: str = ""
+    attempt: int = 1
+    version: int = 0
+    last_status: str = ""
+    exit_code: int | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    created_at: str | None = None
+    started_at: str | None = None
+    stopped_at: str | None = None
+    cpu: str | None = None
+    memory: str | None = None
+    work_dir: str | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+    log_stream: str | None = None
+    revision: int = 0
+
+    def to_item(self) -> JSON:
+        """JSON-compatible dict for storage."""
+        item = dataclasses.asdict(self)
+        item["state"] = self.state.value
+        return item
+
+    @classmethod
+    def from_item(cls, item: JSON) -> TaskRecord:
+        """Inverse of ``to_item``; unknown keys are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in item.items() if k in names}
+        values["state"] = State(values["state"])
+        return cls(**values)

@@ -1,0 +1,189 @@
+"""The local store adapter: one SQLite file, shared by every process of the local mode.
+
+WAL mode lets the CLI read while the orchestrator and its event handler write; each thread has its
+own connection. A record is kept whole as JSON, beside the columns needed to find it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Sequence
+
+from .records import RunRecord, TaskRecord
+from .states import State
+from .store import MAX_PAGE_SIZE, RunExists
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    item TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_time ON runs (created_at DESC, run_id DESC);
+CREATE INDEX IF NOT EXISTS runs_by_state ON runs (state, created_at DESC, run_id DESC);
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    item TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_by_run ON tasks (run_id);
+"""
+
+
+class SqliteStore:
+    """``Store`` over a SQLite file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self._local = threading.local()
+        self._changed = threading.Condition()
+        self._generation = 0
+        with self._connection() as conn:
+            conn.executescript(_SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def _wrote(self) -> None:
+        with self._changed:
+            self._generation += 1
+            self._changed.notify_all()
+
+    def wait_for_change(self, seen: int, timeout: float) -> int:
+        with self._changed:
+            if self._generation == seen:
+                self._changed.wait(timeout)
+            return self._generation
+
+    # runs
+
+    def create_run(self, run: RunRecord) -> None:
+        try:
+            self._connection().execute(
+                "INSERT INTO runs (run_id, state, created_at, revision, item) VALUES (?,?,?,?,?)",
+                (run.run_id, run.state.value, run.created_at, run.revision, _dump(run)),
+            )
+        except sqlite3.IntegrityError:
+            raise RunExists(run.run_id) from None
+        self._wrote()
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        row = (
+            self._connection()
+            .execute("SELECT item FROM runs WHERE run_id = ?", (run_id,))
+            .fetchone()
+        )
+        return RunRecord.from_item(json.loads(row[0])) if row else None
+
+    def put_run(self, run: RunRecord, expected_revision: int) -> bool:
+        cursor = self._connection().execute(
+            "UPDATE runs SET state = ?, revision = ?, item = ? WHERE run_id = ? AND revision = ?",
+            (run.state.value, run.revision, _dump(run), run.run_id, expected_revision),
+        )
+        if cursor.rowcount == 1:
+            self._wrote()
+            return True
+        return False
+
+    def list_runs(
+        self, *, state: State | None = None, page_size: int = 50, page_token: str = ""
+    ) -> tuple[list[RunRecord], str]:
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        where, params = [], []
+        if state is not None:
+            where.append("state = ?")
+            params.append(state.value)
+        if page_token:
+            created_at, run_id = _decode_token(page_token)
+            where.append("(created_at, run_id) < (?, ?)")
+            params += [created_at, run_id]
+        sql = "SELECT item FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, run_id DESC LIMIT ?"
+        rows = self._connection().execute(sql, (*params, page_size + 1)).fetchall()
+        runs = [RunRecord.from_item(json.loads(r[0])) for r in rows[:page_size]]
+        more = len(rows) > page_size
+        token = _encode_token(runs[-1].created_at, runs[-1].run_id) if more and runs else ""
+        return runs, token
+
+    # tasks
+
+    def get_task(self, task_id: str) -> TaskRecord | None:
+        row = (
+            self._connection()
+            .execute("SELECT item FROM tasks WHERE task_id = ?", (task_id,))
+            .fetchone()
+        )
+        return TaskRecord.from_item(json.loads(row[0])) if row else None
+
+    def get_tasks(self, task_ids: Sequence[str]) -> list[TaskRecord]:
+        if not task_ids:
+            return []
+        marks = ",".join("?" * len(task_ids))
+        rows = (
+            self._connection()
+            .execute(f"SELECT item FROM tasks WHERE task_id IN ({marks})", tuple(task_ids))
+            .fetchall()
+        )
+        return [TaskRecord.from_item(json.loads(r[0])) for r in rows]
+
+    def put_task(self, task: TaskRecord, expected_revision: int | None) -> bool:
+        conn = self._connection()
+        if expected_revision is None:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO tasks (task_id, run_id, revision, item) VALUES (?,?,?,?)",
+                (task.task_id, task.run_id, task.revision, _dump(task)),
+            )
+        else:
+            cursor = conn.execute(
+                "UPDATE tasks SET revision = ?, item = ? WHERE task_id = ? AND revision = ?",
+                (task.revision, _dump(task), task.task_id, expected_revision),
+            )
+        if cursor.rowcount == 1:
+            self._wrote()
+            return True
+        return False
+
+    def list_tasks(self, run_id: str) -> list[TaskRecord]:
+        rows = (
+            self._connection()
+            .execute("SELECT item FROM tasks WHERE run_id = ? ORDER BY rowid", (run_id,))
+            .fetchall()
+        )
+        return [TaskRecord.from_item(json.loads(r[0])) for r in rows]
+
+
+def _dump(record: RunRecord | TaskRecord) -> str:
+    return json.dumps(record.to_item(), separators=(",", ":"))
+
+
+def _encode_token(created_at: str, run_id: str) -> str:
+    raw = json.dumps([created_at, run_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> tuple[str, str]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        created_at, run_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(created_at, str) or not isinstance(run_id, str):
+            raise TypeError
+        return created_at, run_id
+    except (ValueError, TypeError):
+        raise ValueError(f"invalid page_token {token!r}") from None

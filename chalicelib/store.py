@@ -1,0 +1,102 @@
+"""The store port: where runs and tasks are recorded.
+
+Adapters (SQLite here, DynamoDB for AWS) implement ``Store``: plain reads, and writes that are
+compare-and-set on the record's ``revision``. ``update_run``/``update_task`` wrap a pure decision
+function from ``transitions`` in that compare-and-set loop, so no writer ever overwrites another's
+change and every adapter gets the same semantics from one piece of code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from .records import RunRecord, TaskRecord
+from .states import State
+
+MAX_PAGE_SIZE = 1000
+
+
+class RunExists(Exception):
+    """A run with this id is already recorded."""
+
+
+class NotFound(LookupError):
+    """No such run or task."""
+
+
+class Store(Protocol):
+    """Runs and tasks, with compare-and-set writes keyed on ``revision``."""
+
+    def create_run(self, run: RunRecord) -> None:
+        """Insert a new run; raises ``RunExists`` if the id is taken."""
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """The run, or None."""
+
+    def put_run(self, run: RunRecord, expected_revision: int) -> bool:
+        """Write ``run`` if the stored revision is ``expected_revision``; False if it was not."""
+
+    def list_runs(
+        self, *, state: State | None = None, page_size: int = 50, page_token: str = ""
+    ) -> tuple[list[RunRecord], str]:
+        """Runs newest first, optionally of one state; returns the page and the next token
+        ("" at the end). Raises ``ValueError`` for a token this store did not issue."""
+
+    def get_task(self, task_id: str) -> TaskRecord | None:
+        """The task, or None."""
+
+    def get_tasks(self, task_ids: Sequence[str]) -> list[TaskRecord]:
+        """The tasks among ``task_ids`` that exist, in one round trip."""
+
+    def put_task(self, task: TaskRecord, expected_revision: int | None) -> bool:
+        """Write ``task`` if the stored revision is ``expected_revision`` (None: if it does not
+        exist yet); False otherwise."""
+
+    def list_tasks(self, run_id: str) -> list[TaskRecord]:
+        """All tasks of a run, oldest first."""
+
+    def wait_for_change(self, seen: int, timeout: float) -> int:
+        """Block until this process's change counter differs from ``seen``, or ``timeout``
+        seconds pass; returns the counter.
+
+        Lets a waiter re-read as soon as an in-process event was recorded, without missing one
+        that landed between its read and its wait. Adapters that cannot know sleep ``timeout``
+        and return ``seen + 1``.
+        """
+
+
+def update_run(
+    store: Store, run_id: str, decide: Callable[[RunRecord], RunRecord | None]
+) -> tuple[RunRecord, RunRecord] | None:
+    """Apply ``decide`` to the stored run with compare-and-set, retrying on a concurrent write.
+
+    Returns (old, new) if a write happened, None if ``decide`` chose not to write.
+    Raises ``NotFound`` if the run does not exist.
+    """
+    while True:
+        current = store.get_run(run_id)
+        if current is None:
+            raise NotFound(f"no run {run_id!r}")
+        decided = decide(current)
+        if decided is None:
+            return None
+        new = dataclasses.replace(decided, revision=current.revision + 1)
+        if store.put_run(new, current.revision):
+            return current, new
+
+
+def update_task(
+    store: Store, task_id: str, decide: Callable[[TaskRecord | None], TaskRecord | None]
+) -> tuple[TaskRecord | None, TaskRecord] | None:
+    """Apply ``decide`` to the stored task (None if absent) with compare-and-set."""
+    while True:
+        current = store.get_task(task_id)
+        decided = decide(current)
+        if decided is None:
+            return None
+        expected = current.revision if current is not None else None
+        new = dataclasses.replace(decided, revision=(expected or 0) + 1)
+        if store.put_task(new, expected):
+            return current, new

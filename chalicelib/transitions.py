@@ -1,0 +1,215 @@
+"""Decisions about records: given what is stored and what happened, what should be stored next.
+
+Pure: no I/O. Each function returns the new record, or None when nothing should be written
+(a duplicate or stale event, a move out of a terminal state, a move backwards). Store adapters
+then write the result with a compare-and-set, so the same decisions serve SQLite and DynamoDB.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .ecs_events import TaskEvent, task_state
+from .records import JSON, RunRecord, TaskRecord
+from .states import State, can_transition, is_terminal
+
+
+def apply_task_event(current: TaskRecord | None, event: TaskEvent, now: str) -> TaskRecord | None:
+    """Fold one ECS event for a WDL task into its record.
+
+    Duplicates and older events (``version`` not above the stored one) and anything after a
+    terminal state are no-ops, so events may arrive in any order and any number of times.
+    """
+    if current is not None and (event.version <= current.version or is_terminal(current.state)):
+        return None
+    previous = current.state if current is not None else State.QUEUED
+    target = task_state(event)
+    state = target if target is not None and can_transition(previous, target) else previous
+    base = current or TaskRecord(
+        task_id=event.task_id, run_id=event.run_id, state=State.QUEUED, updated_at=now
+    )
+    return dataclasses.replace(
+        base,
+        state=state,
+        updated_at=now,
+        task_arn=event.task_arn,
+        call_id=event.call_id or base.call_id,
+        attempt=event.attempt if event.call_id else base.attempt,
+        version=event.version,
+        last_status=event.last_status,
+        exit_code=event.exit_code if event.exit_code is not None else base.exit_code,
+        stop_code=event.stop_code or base.stop_code,
+        stopped_reason=event.stopped_reason or event.container_reason or base.stopped_reason,
+        created_at=event.created_at or base.created_at or now,
+        started_at=event.started_at or base.started_at,
+        stopped_at=event.stopped_at or base.stopped_at or (now if event.stopped else None),
+        cpu=event.cpu or base.cpu,
+        memory=event.memory or base.memory,
+    )
+
+
+def register_task(current: TaskRecord | None, launched: TaskRecord) -> TaskRecord | None:
+    """Record a task the launcher just started, without undoing events that arrived first.
+
+    The launcher knows things events don't carry (work directory, stdout/stderr paths). If the
+    task's events got to the store before this registration, only those fields are merged in.
+    """
+    if current is None:
+        return dataclasses.replace(launched, state=State.QUEUED, version=0)
+    merged = dataclasses.replace(
+        current,
+        task_arn=current.task_arn or launched.task_arn,
+        call_id=current.call_id or launched.call_id,
+        work_dir=launched.work_dir,
+        stdout=launched.stdout,
+        stderr=launched.stderr,
+        log_stream=launched.log_stream,
+        cpu=current.cpu or launched.cpu,
+        memory=current.memory or launched.memory,
+    )
+    return None if merged == current else merged
+
+
+def apply_orchestrator_event(run: RunRecord, event: TaskEvent, now: str) -> RunRecord | None:
+    """Fold one ECS event of the run's orchestrator task into the run.
+
+    The run follows the orchestrator's lifecycle. An orchestrator that stops while the run is not
+    yet terminal did not report an outcome: the run is CANCELED if a cancel was asked for, and
+    SYSTEM_ERROR otherwise.
+    """
+    if event.version <= run.orchestrator_version or is_terminal(run.state):
+        return None
+    changes: dict[str, Any] = {"orchestrator_version": event.version}
+    if not run.orchestrator_arn:
+        changes["orchestrator_arn"] = event.task_arn
+    target = task_state(event)
+    if event.stopped:
+        if run.state == State.CANCELING:
+            target = State.CANCELED
+        else:
+            target = State.SYSTEM_ERROR
+            changes["error"] = {
+                "message": "the orchestrator stopped without reporting an outcome: "
+                + _stop_description(event),
+                "stop_code": event.stop_code,
+                "exit_code": event.exit_code,
+            }
+        changes["exit_code"] = event.exit_code
+        changes["end_time"] = event.stopped_at or now
+    elif target == State.RUNNING and not run.start_time:
+        changes["start_time"] = event.started_at or now
+    if target is not None and can_transition(run.state, target):
+        changes["state"] = target
+    return _revise(run, now, **changes)
+
+
+def report_outcome(
+    run: RunRecord,
+    state: State,
+    now: str,
+    *,
+    outputs: JSON | None = None,
+    error: JSON | None = None,
+    exit_code: int | None = None,
+) -> RunRecord | None:
+    """The orchestrator's own report of how the run ended (it knows outputs and errors)."""
+    if not is_terminal(state):
+        raise ValueError(f"an outcome must be a terminal state, not {state}")
+    if not can_transition(run.state, state):
+        return None
+    return _revise(
+        run, now, state=state, outputs=outputs, error=error, exit_code=exit_code, end_time=now
+    )
+
+
+def mark_started(run: RunRecord, now: str, *, run_dir: str) -> RunRecord | None:
+    """The orchestrator is running miniwdl in ``run_dir``."""
+    if is_terminal(run.state) or run.state == State.CANCELING:
+        return None
+    state = State.RUNNING if can_transition(run.state, State.RUNNING) else run.state
+    return _revise(run, now, state=state, run_dir=run_dir, start_time=run.start_time or now)
+
+
+def request_cancel(run: RunRecord, now: str) -> RunRecord | None:
+    """Ask for a run to stop: it goes to CANCELING until its orchestrator has stopped."""
+    if not can_transition(run.state, State.CANCELING):
+        return None
+    return _revise(run, now, state=State.CANCELING)
+
+
+def record_orchestrator(run: RunRecord, task_arn: str, now: str) -> RunRecord | None:
+    """Remember which ECS task is the run's orchestrator (its events may have said so first)."""
+    if run.orchestrator_arn:
+        return None
+    return _revise(run, now, orchestrator_arn=task_arn)
+
+
+def record_launch_failure(run: RunRecord, now: str, reason: str) -> RunRecord | None:
+    """The orchestrator could not be started at all."""
+    if not can_transition(run.state, State.SYSTEM_ERROR):
+        return None
+    return _revise(
+        run,
+        now,
+        state=State.SYSTEM_ERROR,
+        error={"message": f"the orchestrator could not be started: {reason}"},
+        end_time=now,
+    )
+
+
+def tasks_to_stop(tasks: Iterable[TaskRecord]) -> list[TaskRecord]:
+    """Tasks still holding (or about to hold) compute: everything not yet terminal."""
+    return [t for t in tasks if not is_terminal(t.state) and t.task_arn]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Counts of a run's calls by where their latest attempt is."""
+
+    queued: int = 0
+    running: int = 0
+    done: int = 0
+    failed: int = 0
+
+    def describe(self) -> str:
+        """The progress line's task part."""
+        return (
+            f"tasks: {self.queued} queued, {self.running} running, "
+            f"{self.done} done, {self.failed} failed"
+        )
+
+
+def progress(tasks: Iterable[TaskRecord]) -> Progress:
+    """Summarise a run's tasks, counting each call once by its latest attempt."""
+    latest: dict[str, TaskRecord] = {}
+    for task in tasks:
+        key = task.call_id or task.task_id
+        if key not in latest or task.attempt >= latest[key].attempt:
+            latest[key] = task
+    counts = {"queued": 0, "running": 0, "done": 0, "failed": 0}
+    for task in latest.values():
+        if task.state in (State.QUEUED, State.INITIALIZING):
+            counts["queued"] += 1
+        elif task.state in (State.RUNNING, State.CANCELING):
+            counts["running"] += 1
+        elif task.state == State.COMPLETE:
+            counts["done"] += 1
+        else:
+            counts["failed"] += 1
+    return Progress(**counts)
+
+
+def _revise(run: RunRecord, now: str, **changes: Any) -> RunRecord:
+    return dataclasses.replace(run, updated_at=now, **changes)
+
+
+def _stop_description(event: TaskEvent) -> str:
+    parts = [event.stopped_reason or event.container_reason or "no reason given"]
+    if event.stop_code:
+        parts.append(f"stop code {event.stop_code}")
+    if event.exit_code is not None:
+        parts.append(f"exit code {event.exit_code}")
+    return ", ".join(parts)
