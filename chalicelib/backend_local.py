@@ -38,11 +38,8 @@ from .local_launcher import LocalLauncher
 from .local_mode import LocalHome
 from .memory_store import MemoryStore
 from .notifications import LogNotifier
-from .records import TaskRecord, utc_now
-from .states import State
-from .status import ControlPlane, change_task, handle_ecs_event
+from .status import ControlPlane, handle_ecs_event
 from .task_watcher import TaskWatcher
-from .transitions import register_task
 
 CONFIG_SECTION = "miniwdl_fargate"
 
@@ -156,7 +153,6 @@ class LocalContainer(SharedFilesystemContainer):
             )
             task_arn = runtime.plane.launcher.run_task(spec)
             task_id = ecs_events.task_id_of(task_arn)
-            self._register(runtime, task_arn, task_id)
             logger.notice(_("task process started", task_arn=task_arn))
             with self.task_running_context(), self.poll_stderr_context(logger) as poll_stderr:
                 record = runtime.watcher.wait(task_id, stop=terminating, tick=poll_stderr)
@@ -169,21 +165,6 @@ class LocalContainer(SharedFilesystemContainer):
             _("task process stopped", exit_code=record.exit_code, state=record.state.value)
         )
         return attempt_exit_code(record)
-
-    def _register(self, runtime: _Runtime, task_arn: str, task_id: str) -> None:
-        launched = TaskRecord(
-            task_id=task_id,
-            run_id=runtime.run_id,
-            state=State.QUEUED,
-            updated_at=utc_now(),
-            task_arn=task_arn,
-            call_id=self.run_id,
-            attempt=self.try_counter,
-            work_dir=self.host_work_dir(),
-            stdout=self.host_stdout_txt(),
-            stderr=self.host_stderr_txt(),
-        )
-        change_task(runtime.plane, task_id, lambda current: register_task(current, launched))
 
     @classmethod
     def _warn_docker_once(cls, logger: logging.Logger) -> None:

@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, NoReturn, TextIO
 
 from .local_mode import LocalHome, default_home
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         _die(str(exn))
     except (NotFound, AmbiguousRun) as exn:
         _die(str(exn.args[0]) if exn.args else str(exn))
+    except BrokenPipeError:  # e.g. `miniwdl-fargate list | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -112,11 +116,9 @@ def _cmd_submit(args: argparse.Namespace, home: LocalHome) -> int:
 def _cmd_run(args: argparse.Namespace, home: LocalHome) -> int:
     run = _submit(args, home)
     plane = home.control_plane()
-    line = _ProgressLine(sys.stderr, run.run_id)
+    line = _ProgressLine(sys.stderr, run.run_id, lambda: plane.store.list_tasks(run.run_id))
     try:
-        final = wait_for_run(
-            plane.store, run.run_id, on_poll=lambda r: line.show(r, plane.store.list_tasks(r.run_id))
-        )
+        final = wait_for_run(plane.store, run.run_id, interval=0.05, on_poll=line.show)
     except KeyboardInterrupt:
         line.finish()
         print(f"interrupted: canceling run {run.run_id}", file=sys.stderr)
@@ -296,17 +298,30 @@ def _copy_to_stdout(path: str) -> None:
 
 
 class _ProgressLine:
-    """One status line, rewritten in place on a terminal, printed on change otherwise."""
+    """One status line, rewritten in place on a terminal, printed on change otherwise.
 
-    def __init__(self, out: TextIO, run_id: str) -> None:
+    The run is read on every poll (to notice its end at once); its tasks, a larger read, at
+    most every ``TASKS_EVERY`` seconds.
+    """
+
+    TASKS_EVERY = 0.5
+
+    def __init__(self, out: TextIO, run_id: str, read_tasks: Callable[[], list[TaskRecord]]):
         self.out = out
         self.run_id = run_id
+        self.read_tasks = read_tasks
         self.tty = out.isatty()
         self.started = time.monotonic()
+        self.tasks_read_at = -self.TASKS_EVERY
+        self.tasks_text = ""
         self.last = ""
 
-    def show(self, run: RunRecord, tasks: list[TaskRecord]) -> None:
-        text = f"run {run.run_id} {run.state.value:<12} {progress(tasks).describe()}"
+    def show(self, run: RunRecord) -> None:
+        now = time.monotonic()
+        if now - self.tasks_read_at >= self.TASKS_EVERY or is_terminal(run.state):
+            self.tasks_text = progress(self.read_tasks()).describe()
+            self.tasks_read_at = now
+        text = f"run {run.run_id} {run.state.value:<12} {self.tasks_text}"
         elapsed = int(time.monotonic() - self.started)
         if self.tty:
             self.out.write(f"\r\033[K{text}  {elapsed // 60}:{elapsed % 60:02d}")

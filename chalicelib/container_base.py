@@ -87,6 +87,8 @@ class SharedFilesystemContainer(TaskContainer):
             ecs_events.ENV_RETURN_CODES: ecs_events.encode_return_codes(
                 self.runtime_values.get("returnCodes", 0)
             ),
+            ecs_events.ENV_STDOUT: self.host_stdout_txt(),
+            ecs_events.ENV_STDERR: self.host_stderr_txt(),
         }
 
 

@@ -27,6 +27,8 @@ ENV_RUN_ID = "MINIWDL_FARGATE_RUN_ID"
 ENV_CALL_ID = "MINIWDL_FARGATE_CALL_ID"
 ENV_ATTEMPT = "MINIWDL_FARGATE_ATTEMPT"
 ENV_RETURN_CODES = "MINIWDL_FARGATE_RETURN_CODES"
+ENV_STDOUT = "MINIWDL_FARGATE_STDOUT"
+ENV_STDERR = "MINIWDL_FARGATE_STDERR"
 
 # ECS stop codes that mean the capacity went away, not that the task failed.
 PREEMPTION_STOP_CODES = frozenset({"TerminationNotice", "SpotInterruption"})
@@ -63,6 +65,8 @@ class TaskEvent:
     cpu: str | None = None
     memory: str | None = None
     return_codes: str = "0"
+    stdout: str | None = None
+    stderr: str | None = None
 
     @property
     def stopped(self) -> bool:
@@ -132,6 +136,8 @@ def parse_task_event(event: Mapping[str, Any]) -> TaskEvent | None:
         cpu=_str_or_none(detail.get("cpu")),
         memory=_str_or_none(detail.get("memory")),
         return_codes=env.get(ENV_RETURN_CODES, "0"),
+        stdout=env.get(ENV_STDOUT),
+        stderr=env.get(ENV_STDERR),
     )
 
 

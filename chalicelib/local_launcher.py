@@ -93,7 +93,7 @@ class LocalLauncher:
     def stop_task(self, task_arn: str, reason: str) -> None:
         task_id = ecs_events.task_id_of(task_arn)
         state = self._read_state(task_id)
-        if state is None or state.get("stopped"):
+        if state is None:
             return
         _write_json(self._path(task_id, "stop"), {"reason": reason})
         pid, ticks = state.get("pid"), state.get("start_ticks")
@@ -129,7 +129,7 @@ class LocalLauncher:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
         state = self._read_state(task_id)
-        if state is not None and not state.get("stopped"):
+        if state is not None:
             watcher_gone = not _alive(state.get("watcher_pid"), state.get("watcher_ticks"))
             if watcher_gone:
                 stop = _read_json(self._path(task_id, "stop")) or {}
@@ -202,6 +202,10 @@ class _LocalTask:
             return False
         self.started_at = utc_now()
         self._emit("RUNNING", "RUNNING")
+        if os.path.exists(self.launcher._path(self.task_id, "stop")):
+            # A stop asked for while the process was starting (it had no pid to signal yet).
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
         if background:
             threading.Thread(target=self.watch, name=f"task-{self.task_id[:8]}", daemon=True).start()
         return True
@@ -277,7 +281,10 @@ class _LocalTask:
             if last_status == "STOPPED":
                 timestamps["stoppingAt"] = now
                 timestamps["stoppedAt"] = now
-            self._save_state(stopped=last_status == "STOPPED")
+            if last_status == "STOPPED":
+                self._forget()
+            else:
+                self._save_state()
             event = ecs_events.task_state_change(
                 task_arn=self.arn,
                 cluster_arn=CLUSTER_ARN,
@@ -303,7 +310,17 @@ class _LocalTask:
             )
         _deliver(self.launcher.on_event, event)
 
-    def _save_state(self, *, stopped: bool) -> None:
+    def _forget(self) -> None:
+        """A stopped task needs no state: stopping it again is a no-op, as on ECS."""
+        for kind in ("json", "spec", "stop"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.launcher._path(self.task_id, kind))
+        agent_log = self.launcher._path(self.task_id, "agent.log")
+        with contextlib.suppress(OSError):
+            if os.path.getsize(agent_log) == 0:
+                os.unlink(agent_log)
+
+    def _save_state(self) -> None:
         pid = self.proc.pid if self.proc is not None else None
         _write_json(
             self.launcher._path(self.task_id, "json"),
@@ -316,7 +333,6 @@ class _LocalTask:
                 "version": self.version,
                 "created_at": self.created_at,
                 "started_at": self.started_at,
-                "stopped": stopped,
                 "spec": asdict(self.spec),
             },
         )

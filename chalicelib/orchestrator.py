@@ -53,13 +53,19 @@ def failure_state(error: Mapping[str, Any], canceling: bool) -> State:
 
 
 def error_summary(error: Mapping[str, Any]) -> JSON:
-    """What to record about a failure: the message, and the failed task's details if any."""
+    """What to record about a failure: a readable message, and the failed call's details."""
     chain = _cause_chain(error)
     innermost = chain[-1]
-    summary: JSON = {
-        "message": str(innermost.get("message") or error.get("message") or "run failed"),
-        "error": innermost.get("error"),
-    }
+    kind = str(innermost.get("error") or "Error")
+    call = next((str(e["run"]) for e in reversed(chain) if e.get("run")), None)
+    message = innermost.get("message")
+    if not message and kind == "CommandFailed":
+        message = f"{call} failed: its command exited with status {innermost.get('exit_status')}"
+    elif not message:
+        message = f"{kind} in {call}" if call else kind
+    summary: JSON = {"message": str(message), "error": kind}
+    if call:
+        summary["failed_call"] = call
     for entry in chain:
         for key in ("exit_status", "stderr_file", "stdout_file"):
             if key in entry and key not in summary:
@@ -67,7 +73,6 @@ def error_summary(error: Mapping[str, Any]) -> JSON:
     failed_dirs = [e["dir"] for e in chain if isinstance(e.get("dir"), str)]
     if failed_dirs:
         summary["failed_dir"] = failed_dirs[-1]
-        summary["failed_call"] = os.path.basename(failed_dirs[-1].rstrip("/"))
     return summary
 
 
@@ -153,6 +158,8 @@ def run(
     canceling = current is not None and current.state == State.CANCELING
     state = failure_state(error, canceling)
     summary = error_summary(error)
+    if state == State.CANCELED:
+        summary = {"message": "the run was canceled", "error": "Canceled"}
     code = exit_code or 1
     change_run(
         plane,
@@ -201,13 +208,14 @@ def _cause_chain(error: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def main(argv: list[str]) -> int:
     """Entry point of the local mode's orchestrator: ``python -m chalicelib.orchestrator RUN``."""
+    from .ecs_events import ENV_RUN_ID
     from .local_mode import ENV_HOME, LocalHome
 
     if len(argv) != 1 or not os.environ.get(ENV_HOME):
         print(f"usage: {ENV_HOME}=DIR python -m chalicelib.orchestrator RUN_ID", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    home = LocalHome(os.environ[ENV_HOME])
+    home = LocalHome(os.environ.pop(ENV_HOME))
+    os.environ.pop(ENV_RUN_ID, None)  # miniwdl warns of unknown MINIWDL* variables
     run_id = argv[0]
     env = {
         "MINIWDL__MINIWDL_FARGATE__RUN_ID": run_id,

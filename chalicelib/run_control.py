@@ -54,7 +54,7 @@ def wait_for_run(
     run_id: str,
     *,
     timeout: float | None = None,
-    interval: float = 0.25,
+    interval: float = 0.1,
     on_poll: Callable[[RunRecord], None] | None = None,
 ) -> RunRecord:
     """Poll the store until the run is terminal (or ``timeout``); returns the last record read."""

@@ -48,29 +48,9 @@ def apply_task_event(current: TaskRecord | None, event: TaskEvent, now: str) -> 
         stopped_at=event.stopped_at or base.stopped_at or (now if event.stopped else None),
         cpu=event.cpu or base.cpu,
         memory=event.memory or base.memory,
+        stdout=event.stdout or base.stdout,
+        stderr=event.stderr or base.stderr,
     )
-
-
-def register_task(current: TaskRecord | None, launched: TaskRecord) -> TaskRecord | None:
-    """Record a task the launcher just started, without undoing events that arrived first.
-
-    The launcher knows things events don't carry (work directory, stdout/stderr paths). If the
-    task's events got to the store before this registration, only those fields are merged in.
-    """
-    if current is None:
-        return dataclasses.replace(launched, state=State.QUEUED, version=0)
-    merged = dataclasses.replace(
-        current,
-        task_arn=current.task_arn or launched.task_arn,
-        call_id=current.call_id or launched.call_id,
-        work_dir=launched.work_dir,
-        stdout=launched.stdout,
-        stderr=launched.stderr,
-        log_stream=launched.log_stream,
-        cpu=current.cpu or launched.cpu,
-        memory=current.memory or launched.memory,
-    )
-    return None if merged == current else merged
 
 
 def apply_orchestrator_event(run: RunRecord, event: TaskEvent, now: str) -> RunRecord | None:
