@@ -28,6 +28,7 @@ from WDL.runtime import download as wdl_download
 log = logging.getLogger(__name__)
 
 MAX_INPUTS_FILE_BYTES = 16 * 1024 * 1024
+MAX_BUNDLE_BYTES = 64 * 1024 * 1024
 
 
 class RequestError(ValueError):
@@ -117,9 +118,65 @@ def _read_inputs_file(input_file: str) -> dict[str, Any]:
 def _bundle(doc: WDL.Tree.Document) -> bytes:
     with tempfile.TemporaryDirectory(prefix="miniwdl-fargate-") as tmp:
         archive = os.path.join(tmp, "workflow.zip")
-        wdl_zip.build(doc, archive, log)
+        try:
+            wdl_zip.build(doc, archive, log, additional_files=source_relative_files(doc))
+        except wdl_error.InputError as exn:
+            raise RequestError(_one_line(exn)) from None
+        if os.path.getsize(archive) > MAX_BUNDLE_BYTES:
+            raise RequestError(
+                "the WDL and the files it names beside it exceed 64 MiB; pass large files as"
+                " inputs instead"
+            )
         with open(archive, "rb") as f:
             return f.read()
+
+
+def source_relative_files(doc: WDL.Tree.Document) -> list[str]:
+    """Files and directories that WDL 1.2+ string literals name relative to their WDL file.
+
+    WDL 1.2 resolves such paths (e.g. ``File names = "names.txt"``) against the source file's
+    directory, so they must travel with the WDL in the run's bundle.
+    """
+    found: set[str] = set()
+    seen: set[int] = set()
+
+    def visit_doc(d: WDL.Tree.Document) -> None:
+        if id(d) in seen:
+            return
+        seen.add(id(d))
+        for imported in d.imports:
+            visit_doc(imported.doc)
+        source_dir = os.path.dirname(d.pos.abspath) if d.pos.abspath else ""
+        if source_dir and _at_least_1_2(d.effective_wdl_version):
+            visit_node(d, os.path.realpath(source_dir))
+
+    def visit_node(node: Any, source_dir: str) -> None:
+        if isinstance(node, WDL.Expr.String):
+            parts = node.parts
+            if len(parts) == 3 and isinstance(parts[1], str) and parts[1].strip():
+                _add_if_beside(parts[1], source_dir, found)
+        for child in node.children:
+            visit_node(child, source_dir)
+
+    visit_doc(doc)
+    return sorted(found)
+
+
+def _add_if_beside(literal: str, source_dir: str, found: set[str]) -> None:
+    if os.path.isabs(literal) or "\\" in literal or "://" in literal:
+        return
+    target = os.path.realpath(os.path.join(source_dir, literal))
+    if target == source_dir or not target.startswith(source_dir + os.sep):
+        return
+    if os.path.isfile(target) or os.path.isdir(target):
+        found.add(target)
+
+
+def _at_least_1_2(version: str) -> bool:
+    if version == "development":
+        return True
+    major, _, minor = version.partition(".")
+    return major.isdigit() and minor.isdigit() and (int(major), int(minor)) >= (1, 2)
 
 
 def _one_line(exn: BaseException) -> str:
