@@ -280,7 +280,7 @@ def _report_failure(run: RunRecord, plane: ControlPlane) -> None:
 
 def _find_task(tasks: list[TaskRecord], call: str, run_id: str) -> TaskRecord:
     matching = [t for t in tasks if t.call_id == call] or [
-        t for t in tasks if t.call_id.endswith(call) or t.task_id.startswith(call)
+        t for t in tasks if t.call_id.startswith(call) or t.task_id.startswith(call)
     ]
     if not matching:
         calls = sorted({t.call_id for t in tasks})
@@ -340,3 +340,7 @@ class _ProgressLine:
 def _die(message: str) -> NoReturn:
     print(f"miniwdl-fargate: error: {message}", file=sys.stderr)
     sys.exit(2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

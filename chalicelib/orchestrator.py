@@ -98,7 +98,8 @@ def publish_outputs(
             for parent, _dirs, files in os.walk(real):
                 for name in files:
                     path = os.path.join(parent, name)
-                    objects.put_file(result_key(run_id, os.path.relpath(path, run_dir)), path)
+                    inside = os.path.relpath(path, real)
+                    objects.put_file(result_key(run_id, os.path.join(relative, inside)), path)
             return objects.location(result_key(run_id, relative)).rstrip("/") + "/"
         return objects.put_file(result_key(run_id, relative), real)
 

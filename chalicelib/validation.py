@@ -183,7 +183,9 @@ def _one_line(exn: BaseException) -> str:
     message = " ".join(str(exn).split())
     pos = getattr(exn, "pos", None)
     if isinstance(pos, wdl_error.SourcePosition):
-        where = os.path.relpath(pos.abspath) if pos.abspath else pos.uri
+        where = pos.abspath or pos.uri
+        if pos.abspath and not os.path.relpath(pos.abspath).startswith(".."):
+            where = os.path.relpath(pos.abspath)
         return f"{where}:{pos.line}:{pos.column}: {message}"
     if isinstance(exn, wdl_error.ImportError) and exn.__cause__ is not None:
         return f"{message}: {_one_line(exn.__cause__)}"

@@ -1,0 +1,28 @@
+version 1.0
+
+# Each task asks for every cpu of the host: they must run one at a time.
+workflow greedy {
+  input {
+    String log
+    Int cpu
+  }
+  scatter (i in range(3)) {
+    call hog { input: i = i, log = log, cpu = cpu }
+  }
+}
+
+task hog {
+  input {
+    Int i
+    String log
+    Int cpu
+  }
+  command <<<
+    echo "t~{i} $(date +%s.%N)" >> "~{log}"
+    sleep 0.4
+    echo "t~{i} $(date +%s.%N)" >> "~{log}"
+  >>>
+  runtime {
+    cpu: cpu
+  }
+}
