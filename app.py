@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from chalice import Chalice
-from chalice.app import CloudWatchEvent
+from chalice.app import Chalice, CloudWatchEvent
 
 from chalicelib.deployment import control_plane_from_environment
 from chalicelib.status import handle_ecs_event

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import psutil
+from WDL._util import NOTICE_LEVEL
 from WDL._util import StructuredLogMessage as _
 from WDL.runtime import config
 from WDL.runtime.error import Terminated
@@ -138,7 +139,9 @@ class LocalContainer(SharedFilesystemContainer):
         cpu = int(self.runtime_values.get("cpu", 0))
         memory = int(self.runtime_values.get("memory_reservation", 0))
         with runtime.resources.reserve(cpu, memory) as waited:
-            logger.info(_("provisioned", seconds_waited=round(waited, 3), cpu=cpu, mem_bytes=memory))
+            logger.info(
+                _("provisioned", seconds_waited=round(waited, 3), cpu=cpu, mem_bytes=memory)
+            )
             if terminating():
                 raise Terminated()
             spec = TaskSpec(
@@ -153,7 +156,7 @@ class LocalContainer(SharedFilesystemContainer):
             )
             task_arn = runtime.plane.launcher.run_task(spec)
             task_id = ecs_events.task_id_of(task_arn)
-            logger.notice(_("task process started", task_arn=task_arn))
+            logger.log(NOTICE_LEVEL, _("task process started", task_arn=task_arn))
             with self.task_running_context(), self.poll_stderr_context(logger) as poll_stderr:
                 record = runtime.watcher.wait(task_id, stop=terminating, tick=poll_stderr)
                 if record is None:
@@ -161,9 +164,7 @@ class LocalContainer(SharedFilesystemContainer):
                     runtime.watcher.wait(task_id, timeout=runtime.stop_grace_seconds + 5)
                     raise Terminated()
                 poll_stderr()
-        logger.info(
-            _("task process stopped", exit_code=record.exit_code, state=record.state.value)
-        )
+        logger.info(_("task process stopped", exit_code=record.exit_code, state=record.state.value))
         return attempt_exit_code(record)
 
     @classmethod

@@ -59,8 +59,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Run WDL workflows: on AWS Fargate when deployed, on this machine otherwise.",
     )
     parser.add_argument(
-        "--home", help="local mode's state directory (default: $MINIWDL_FARGATE_HOME or "
-        "~/.local/share/miniwdl-fargate)"
+        "--home",
+        help="local mode's state directory (default: $MINIWDL_FARGATE_HOME or "
+        "~/.local/share/miniwdl-fargate)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

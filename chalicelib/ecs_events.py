@@ -88,7 +88,7 @@ def parse_task_event(event: Mapping[str, Any]) -> TaskEvent | None:
     """Read an EventBridge ECS task state change.
 
     Returns None for events that are not ECS task state changes or not started by this project
-    (a shared cluster sees other tasks too). Raises ``EventError`` for one of ours that is malformed.
+    (a shared cluster sees other tasks too). Raises ``EventError`` for a malformed one of ours.
     """
     if event.get("source") != SOURCE or event.get("detail-type") != DETAIL_TYPE:
         return None
@@ -163,8 +163,10 @@ def task_state(event: TaskEvent) -> State | None:
         return State.CANCELED
     if event.exit_code is None:
         return State.SYSTEM_ERROR
-    return State.COMPLETE if exit_code_accepted(event.exit_code, event.return_codes) else (
-        State.EXECUTOR_ERROR
+    return (
+        State.COMPLETE
+        if exit_code_accepted(event.exit_code, event.return_codes)
+        else (State.EXECUTOR_ERROR)
     )
 
 

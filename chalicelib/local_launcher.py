@@ -100,9 +100,7 @@ class LocalLauncher:
         if isinstance(pid, int) and _alive(pid, ticks):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGTERM)
-            threading.Thread(
-                target=self._escalate, args=(task_id, pid, ticks), daemon=True
-            ).start()
+            threading.Thread(target=self._escalate, args=(task_id, pid, ticks), daemon=True).start()
         elif not _alive(state.get("watcher_pid"), state.get("watcher_ticks")):
             # Nobody is left to report this task: say it stopped, as ECS would.
             _LocalTask.from_state(self, task_id, state).report_orphan_stopped(reason)
@@ -207,7 +205,8 @@ class _LocalTask:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
         if background:
-            threading.Thread(target=self.watch, name=f"task-{self.task_id[:8]}", daemon=True).start()
+            name = f"task-{self.task_id[:8]}"
+            threading.Thread(target=self.watch, name=name, daemon=True).start()
         return True
 
     def watch(self) -> int:
@@ -237,9 +236,7 @@ class _LocalTask:
 
     def report_orphan_stopped(self, reason: str) -> None:
         """Report STOPPED for a task whose watcher is gone (e.g. its orchestrator was killed)."""
-        self._emit(
-            "STOPPED", "STOPPED", stop_code=ecs_events.USER_STOP_CODE, stopped_reason=reason
-        )
+        self._emit("STOPPED", "STOPPED", stop_code=ecs_events.USER_STOP_CODE, stopped_reason=reason)
 
     def _popen(self) -> subprocess.Popen[bytes]:
         spec = self.spec

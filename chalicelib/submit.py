@@ -84,7 +84,8 @@ def submit(
     try:
         task_arn = plane.launcher.run_task(spec)
     except LaunchError as exn:
-        change_run(plane, run_id, lambda r: record_launch_failure(r, utc_now(), str(exn)))
-        raise SubmitError(run_id, str(exn)) from exn
+        reason = str(exn)
+        change_run(plane, run_id, lambda r: record_launch_failure(r, utc_now(), reason))
+        raise SubmitError(run_id, reason) from exn
     change_run(plane, run_id, lambda r: record_orchestrator(r, task_arn, utc_now()))
     return plane.store.get_run(run_id) or run

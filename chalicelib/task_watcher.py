@@ -70,9 +70,7 @@ class TaskWatcher:
         with self._cv:
             self._waiting[task_id] = waiter
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._loop, name="task-watcher", daemon=True
-                )
+                self._thread = threading.Thread(target=self._loop, name="task-watcher", daemon=True)
                 self._thread.start()
             self._cv.notify_all()
         # Registered first, then checked: a task that ended before registration is seen here,

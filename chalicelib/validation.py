@@ -145,7 +145,8 @@ def source_relative_files(doc: WDL.Tree.Document) -> list[str]:
             return
         seen.add(id(d))
         for imported in d.imports:
-            visit_doc(imported.doc)
+            if imported.doc is not None:
+                visit_doc(imported.doc)
         source_dir = os.path.dirname(d.pos.abspath) if d.pos.abspath else ""
         if source_dir and _at_least_1_2(d.effective_wdl_version):
             visit_node(d, os.path.realpath(source_dir))
