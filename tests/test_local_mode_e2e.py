@@ -53,7 +53,9 @@ def test_hello_scatter_gather_with_file_output(local: LocalMode) -> None:
     ]
     assert all(t.state == State.COMPLETE and t.exit_code == 0 and t.version == 3 for t in tasks)
 
-    lines = [json.loads(line) for line in Path(local.home.notifications_path).read_text().splitlines()]
+    lines = [
+        json.loads(line) for line in Path(local.home.notifications_path).read_text().splitlines()
+    ]
     run_states = [n["detail"]["state"] for n in lines if n["detail-type"] == "WDL Run State Change"]
     assert run_states == ["QUEUED", "INITIALIZING", "RUNNING", "COMPLETE"]
     task_notes = [n for n in lines if n["detail-type"] == "WDL Task State Change"]
@@ -90,9 +92,7 @@ def test_wdl_1_1_scatter_and_task_runtime_env(local: LocalMode, data_dir: Path) 
     assert Path(first.stderr or "").read_text().strip() == "shard 0: from the config"
 
 
-def test_wdl_1_2_env_declarations_and_directory_outputs(
-    local: LocalMode, data_dir: Path
-) -> None:
+def test_wdl_1_2_env_declarations_and_directory_outputs(local: LocalMode, data_dir: Path) -> None:
     result = local.cli(
         "run",
         str(WDL_DIR / "v1_2.wdl"),
