@@ -181,7 +181,10 @@ def _encode_token(created_at: str, run_id: str) -> str:
 def _decode_token(token: str) -> tuple[str, str]:
     try:
         padded = token + "=" * (-len(token) % 4)
-        created_at, run_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not (isinstance(decoded, list) and len(decoded) == 2):
+            raise TypeError
+        created_at, run_id = decoded
         if not isinstance(created_at, str) or not isinstance(run_id, str):
             raise TypeError
         return created_at, run_id

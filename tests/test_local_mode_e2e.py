@@ -3,6 +3,7 @@ and store, checked from the outside as a user would (exit codes, outputs, files,
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -179,7 +180,7 @@ def test_tasks_never_reserve_more_cpu_than_the_host_has(local: LocalMode, tmp_pa
         spans.setdefault(task, []).append(float(stamp))
     intervals = sorted(spans.values())
     assert len(intervals) == 3
-    for (_, end), (start, _) in zip(intervals, intervals[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(intervals):
         assert start >= end, f"tasks overlapped: {intervals}"
 
 
@@ -277,8 +278,16 @@ def test_plain_miniwdl_run_with_local_backend(tmp_path: Path, data_dir: Path) ->
         PYTHONPATH=str(REPO),
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "WDL", "run", str(WDL_DIR / "v1_2.wdl"), f"data={data_dir}"]
-        + ["--dir", str(tmp_path / "runs")],
+        [
+            sys.executable,
+            "-m",
+            "WDL",
+            "run",
+            str(WDL_DIR / "v1_2.wdl"),
+            f"data={data_dir}",
+            "--dir",
+            str(tmp_path / "runs"),
+        ],
         capture_output=True,
         text=True,
         env=env,
