@@ -14,12 +14,14 @@ $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv
 
+# Bytecode is compiled at install time (pip's default, not uv's): with PYTHONDONTWRITEBYTECODE
+# set, every process would otherwise recompile miniwdl from source.
 $(RUNTIME_STAMP): pyproject.toml | $(BIN)/uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e .
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e .
 	@touch $@
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev]'
 	@touch $@ $(RUNTIME_STAMP)
 
 install: $(RUNTIME_STAMP)
