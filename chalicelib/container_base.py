@@ -73,9 +73,6 @@ class SharedFilesystemContainer(TaskContainer):
             f"exec {shell} {shlex.quote(script)}"
             f" >> {shlex.quote(self.host_stdout_txt())} 2>> {shlex.quote(self.host_stderr_txt())}"
         )
-        for path in (self.host_stdout_txt(), self.host_stderr_txt()):
-            with open(path, "a", encoding="utf-8"):
-                pass
         return ["/bin/bash", "-c", redirect]
 
     def identity_environment(self, run_id: str) -> dict[str, str]:

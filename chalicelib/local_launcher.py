@@ -11,6 +11,7 @@ any process of the local mode stop any task, and report it STOPPED itself if its
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -172,6 +173,7 @@ class _LocalTask:
         self.created_at = utc_now()
         self.started_at: str | None = None
         self.proc: subprocess.Popen[bytes] | None = None
+        self.start_ticks: int | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -319,14 +321,16 @@ class _LocalTask:
 
     def _save_state(self) -> None:
         pid = self.proc.pid if self.proc is not None else None
+        if pid is not None and self.start_ticks is None:
+            self.start_ticks = _start_ticks(pid)
         _write_json(
             self.launcher._path(self.task_id, "json"),
             {
                 "task_arn": self.arn,
                 "pid": pid,
-                "start_ticks": _start_ticks(pid) if pid else None,
+                "start_ticks": self.start_ticks,
                 "watcher_pid": os.getpid(),
-                "watcher_ticks": _start_ticks(os.getpid()),
+                "watcher_ticks": _own_start_ticks(),
                 "version": self.version,
                 "created_at": self.created_at,
                 "started_at": self.started_at,
@@ -356,6 +360,11 @@ def _start_ticks(pid: int) -> int | None:
         return int(fields[19])
     except (OSError, IndexError, ValueError):
         return None
+
+
+@functools.cache
+def _own_start_ticks() -> int | None:
+    return _start_ticks(os.getpid())
 
 
 def _alive(pid: Any, ticks: Any) -> bool:
