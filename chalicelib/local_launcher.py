@@ -78,8 +78,18 @@ class LocalLauncher:
 
     def run_in_foreground(self, task_id: str, spec: TaskSpec) -> int | None:
         """Run a task and watch it from this thread (the local agent's job); returns its exit
-        code, or None if it could not start."""
-        task = _LocalTask(self, task_id, spec)
+        code, or None if it could not start.
+
+        Call from the main thread: SIGTERM to this process then stops the task (SIGTERM to its
+        process group, SIGKILL after the grace period), so a stop needs no one but this agent.
+        """
+        task = _LocalTask(self, task_id, spec, agent=True)
+
+        def on_sigterm(_signum: int, _frame: Any) -> None:
+            if task.proc is not None:
+                self._terminate(task.proc.pid, task.start_ticks, wait=False)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
         if not task.start(background=False):
             return None
         return task.watch()
@@ -98,43 +108,41 @@ class LocalLauncher:
             return
         _write_json(self._path(task_id, "stop"), {"reason": reason})
         pid, ticks = state.get("pid"), state.get("start_ticks")
-        if isinstance(pid, int) and _alive(pid, ticks):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGTERM)
-            threading.Thread(target=self._escalate, args=(task_id, pid, ticks), daemon=True).start()
-        elif not _alive(state.get("watcher_pid"), state.get("watcher_ticks")):
-            # Nobody is left to report this task: say it stopped, as ECS would.
+        watcher = state.get("watcher_pid")
+        watched = isinstance(watcher, int) and _alive(watcher, state.get("watcher_ticks"))
+        if isinstance(watcher, int) and watched and state.get("agent") and watcher != os.getpid():
+            os.kill(watcher, signal.SIGTERM)  # the task's agent stops it and reports it
+        elif watched:
+            # Its watcher (here, or in another live process) reports the exit.
+            self._terminate(pid, ticks, wait=False)
+        else:
+            # Nobody is left to report this task: stop it, then say so, as ECS would.
+            self._terminate(pid, ticks, wait=True)
             _LocalTask.from_state(self, task_id, state).report_orphan_stopped(reason)
-
-    def wait_stopped(self, task_arn: str, timeout: float) -> bool:
-        """Block until the task's process group is gone (for tests and the CLI's cancel)."""
-        state = self._read_state(ecs_events.task_id_of(task_arn))
-        if state is None:
-            return True
-        deadline = time.monotonic() + timeout
-        while _alive(state.get("pid"), state.get("start_ticks")):
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
-        return True
 
     # internals
 
-    def _escalate(self, task_id: str, pid: int, ticks: int | None) -> None:
+    def _terminate(self, pid: Any, ticks: Any, *, wait: bool) -> None:
+        """SIGTERM the task's process group, SIGKILL it after the grace period. ``wait`` blocks
+        until it is gone; otherwise a thread of this process sees to the SIGKILL."""
+        if not _alive(pid, ticks):
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+        if wait:
+            self._kill_after_grace(pid, ticks)
+        else:
+            threading.Thread(target=self._kill_after_grace, args=(pid, ticks), daemon=True).start()
+
+    def _kill_after_grace(self, pid: int, ticks: int | None) -> None:
         deadline = time.monotonic() + self.stop_grace_seconds
         while _alive(pid, ticks) and time.monotonic() < deadline:
             time.sleep(0.05)
         if _alive(pid, ticks):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-        state = self._read_state(task_id)
-        if state is not None:
-            watcher_gone = not _alive(state.get("watcher_pid"), state.get("watcher_ticks"))
-            if watcher_gone:
-                stop = _read_json(self._path(task_id, "stop")) or {}
-                _LocalTask.from_state(self, task_id, state).report_orphan_stopped(
-                    str(stop.get("reason", "stopped"))
-                )
+        while _alive(pid, ticks) and time.monotonic() < deadline + 5:
+            time.sleep(0.02)
 
     def _run_detached(self, task_id: str, spec: TaskSpec) -> str:
         spec_path = self._path(task_id, "spec")
@@ -164,8 +172,11 @@ class LocalLauncher:
 class _LocalTask:
     """One task process and the ECS-style events about it."""
 
-    def __init__(self, launcher: LocalLauncher, task_id: str, spec: TaskSpec) -> None:
+    def __init__(
+        self, launcher: LocalLauncher, task_id: str, spec: TaskSpec, *, agent: bool = False
+    ) -> None:
         self.launcher = launcher
+        self.agent = agent
         self.task_id = task_id
         self.arn = task_arn_for(task_id)
         self.spec = spec
@@ -331,6 +342,7 @@ class _LocalTask:
                 "start_ticks": self.start_ticks,
                 "watcher_pid": os.getpid(),
                 "watcher_ticks": _own_start_ticks(),
+                "agent": self.agent,
                 "version": self.version,
                 "created_at": self.created_at,
                 "started_at": self.started_at,

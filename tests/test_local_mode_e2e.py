@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -313,3 +314,59 @@ def _write_self_test_wdl(directory: Path) -> None:
     )
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, timeout=60)
     assert (directory / "test.wdl").is_file() and (directory / "names.txt").is_file()
+
+
+def test_ctrl_c_during_run_cancels_it(local: LocalMode) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chalicelib.cli", "run", str(WDL_DIR / "slow.wdl")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=local.env(),
+        cwd=local.root,
+    )
+    store = local.store()
+
+    def running() -> bool:
+        runs = store.list_runs()[0]
+        return bool(runs) and any(
+            t.state == State.RUNNING for t in store.list_tasks(runs[0].run_id)
+        )
+
+    local.wait_for(running, what="a running task")
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    run = store.list_runs()[0][0]
+    assert run.state == State.CANCELED
+    assert f"run {run.run_id} CANCELED" in err
+    local.wait_for(lambda: not leftover_processes(local.home.root, run.run_id), timeout=15)
+
+
+def test_orchestrator_killed_makes_system_error_and_stops_its_tasks(local: LocalMode) -> None:
+    run_id = local.cli("submit", str(WDL_DIR / "slow.wdl")).out.strip()
+    store = local.store()
+    local.wait_for(
+        lambda: sum(t.state == State.RUNNING for t in store.list_tasks(run_id)) >= 2,
+        what="two running tasks",
+    )
+    orchestrator = next(
+        int(p.split(":")[0])
+        for p in leftover_processes(local.home.root, run_id)
+        if "chalicelib.orchestrator" in p
+    )
+    os.kill(orchestrator, signal.SIGKILL)
+
+    def ended() -> bool:
+        run = store.get_run(run_id)
+        return run is not None and run.state == State.SYSTEM_ERROR
+
+    local.wait_for(ended, what="SYSTEM_ERROR")
+    run = store.get_run(run_id)
+    assert run is not None and "without reporting an outcome" in (run.error or {})["message"]
+    local.wait_for(
+        lambda: all(t.state == State.CANCELED for t in store.list_tasks(run_id)),
+        timeout=20,
+        what="its tasks reported stopped",
+    )
+    local.wait_for(lambda: not leftover_processes(local.home.root, run_id), timeout=20)
