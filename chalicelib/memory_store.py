@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from .records import RunRecord, TaskRecord
 from .states import State
-from .store import MAX_PAGE_SIZE, RunExists
+from .store import MAX_PAGE_SIZE, ChangeCounter, RunExists
 
 
 class MemoryStore:
@@ -22,32 +22,28 @@ class MemoryStore:
     def __init__(self) -> None:
         self._runs: dict[str, RunRecord] = {}
         self._tasks: dict[str, TaskRecord] = {}
-        self._changed = threading.Condition()
-        self._generation = 0
+        self._lock = threading.Lock()
+        self._changes = ChangeCounter()
 
     def _wrote(self) -> None:
-        self._generation += 1
-        self._changed.notify_all()
+        self._changes.bump()
 
     def wait_for_change(self, seen: int, timeout: float) -> int:
-        with self._changed:
-            if self._generation == seen:
-                self._changed.wait(timeout)
-            return self._generation
+        return self._changes.wait(seen, timeout)
 
     def create_run(self, run: RunRecord) -> None:
-        with self._changed:
+        with self._lock:
             if run.run_id in self._runs:
                 raise RunExists(run.run_id)
             self._runs[run.run_id] = run
             self._wrote()
 
     def get_run(self, run_id: str) -> RunRecord | None:
-        with self._changed:
+        with self._lock:
             return self._runs.get(run_id)
 
     def put_run(self, run: RunRecord, expected_revision: int) -> bool:
-        with self._changed:
+        with self._lock:
             current = self._runs.get(run.run_id)
             if current is None or current.revision != expected_revision:
                 return False
@@ -60,7 +56,7 @@ class MemoryStore:
     ) -> tuple[list[RunRecord], str]:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-        with self._changed:
+        with self._lock:
             runs = sorted(self._runs.values(), key=lambda r: (r.created_at, r.run_id), reverse=True)
         if state is not None:
             runs = [r for r in runs if r.state == state]
@@ -79,15 +75,15 @@ class MemoryStore:
         return page, token
 
     def get_task(self, task_id: str) -> TaskRecord | None:
-        with self._changed:
+        with self._lock:
             return self._tasks.get(task_id)
 
     def get_tasks(self, task_ids: Sequence[str]) -> list[TaskRecord]:
-        with self._changed:
+        with self._lock:
             return [self._tasks[t] for t in task_ids if t in self._tasks]
 
     def put_task(self, task: TaskRecord, expected_revision: int | None) -> bool:
-        with self._changed:
+        with self._lock:
             current = self._tasks.get(task.task_id)
             stored = current.revision if current is not None else None
             if stored != expected_revision:
@@ -97,5 +93,5 @@ class MemoryStore:
             return True
 
     def list_tasks(self, run_id: str) -> list[TaskRecord]:
-        with self._changed:
+        with self._lock:
             return [t for t in self._tasks.values() if t.run_id == run_id]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 from .states import State
 
@@ -21,8 +21,30 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class _Item:
+    """Serialisation shared by the records: a flat dict of JSON values, keyed by field name."""
+
+    state: State
+
+    def to_item(self) -> JSON:
+        """JSON-compatible dict for storage."""
+        # Fields hold JSON values already (nested dicts are never mutated), so a shallow dict is
+        # enough, and several times faster than dataclasses.asdict on the event path.
+        item = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        item["state"] = self.state.value
+        return item
+
+    @classmethod
+    def from_item(cls, item: JSON) -> Self:
+        """Inverse of ``to_item``; unknown keys (from newer writers) are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        values = {k: v for k, v in item.items() if k in names}
+        values["state"] = State(values["state"])
+        return cls(**values)
+
+
 @dataclass(frozen=True)
-class RunRecord:
+class RunRecord(_Item):
     """One workflow run.
 
     ``revision`` increases by one on every write; store adapters use it for optimistic
@@ -51,21 +73,9 @@ class RunRecord:
     outputs: JSON | None = None
     error: JSON | None = None
 
-    def to_item(self) -> JSON:
-        """JSON-compatible dict for storage."""
-        return _shallow_item(self)
-
-    @classmethod
-    def from_item(cls, item: JSON) -> RunRecord:
-        """Inverse of ``to_item``; unknown keys (from newer writers) are ignored."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in item.items() if k in names}
-        values["state"] = State(values["state"])
-        return cls(**values)
-
 
 @dataclass(frozen=True)
-class TaskRecord:
+class TaskRecord(_Item):
     """One ECS task: a WDL call attempt, as last reported by its state events.
 
     ``version`` is the ECS ``detail.version`` of the last event applied (0 when only the launcher
@@ -93,23 +103,3 @@ class TaskRecord:
     stdout: str | None = None
     stderr: str | None = None
     revision: int = 0
-
-    def to_item(self) -> JSON:
-        """JSON-compatible dict for storage."""
-        return _shallow_item(self)
-
-    @classmethod
-    def from_item(cls, item: JSON) -> TaskRecord:
-        """Inverse of ``to_item``; unknown keys are ignored."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in item.items() if k in names}
-        values["state"] = State(values["state"])
-        return cls(**values)
-
-
-def _shallow_item(record: RunRecord | TaskRecord) -> JSON:
-    # Fields are JSON values already (nested dicts are never mutated), so a shallow dict is
-    # enough, and several times faster than dataclasses.asdict's deep copy on the event path.
-    item = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
-    item["state"] = record.state.value
-    return item

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from .records import RunRecord, TaskRecord
 from .states import State
-from .store import MAX_PAGE_SIZE, RunExists
+from .store import MAX_PAGE_SIZE, ChangeCounter, RunExists
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -44,8 +44,7 @@ class SqliteStore:
         self.path = path
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self._local = threading.local()
-        self._changed = threading.Condition()
-        self._generation = 0
+        self._changes = ChangeCounter()
         with self._connection() as conn:
             conn.executescript(_SCHEMA)
 
@@ -59,15 +58,10 @@ class SqliteStore:
         return conn
 
     def _wrote(self) -> None:
-        with self._changed:
-            self._generation += 1
-            self._changed.notify_all()
+        self._changes.bump()
 
     def wait_for_change(self, seen: int, timeout: float) -> int:
-        with self._changed:
-            if self._generation == seen:
-                self._changed.wait(timeout)
-            return self._generation
+        return self._changes.wait(seen, timeout)
 
     # runs
 

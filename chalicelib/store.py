@@ -9,6 +9,7 @@ change and every adapter gets the same semantics from one piece of code.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -65,6 +66,27 @@ class Store(Protocol):
         that landed between its read and its wait. Adapters that cannot know sleep ``timeout``
         and return ``seen + 1``.
         """
+
+
+class ChangeCounter:
+    """Counts this process's writes to a store, so ``Store.wait_for_change`` can wake waiters."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._cv = threading.Condition()
+
+    def bump(self) -> None:
+        """Record a write and wake every waiter."""
+        with self._cv:
+            self._count += 1
+            self._cv.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> int:
+        """``Store.wait_for_change``: block while the count is ``seen``, up to ``timeout``."""
+        with self._cv:
+            if self._count == seen:
+                self._cv.wait(timeout)
+            return self._count
 
 
 def update_run(
