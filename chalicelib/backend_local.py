@@ -35,7 +35,7 @@ from WDL.runtime.error import Terminated
 from . import ecs_events
 from .container_base import SharedFilesystemContainer, attempt_exit_code
 from .launcher import TaskSpec
-from .local_launcher import LocalLauncher
+from .local_launcher import DEFAULT_STOP_GRACE_SECONDS, LocalLauncher
 from .local_mode import LocalHome
 from .memory_store import MemoryStore
 from .notifications import LogNotifier
@@ -43,6 +43,7 @@ from .status import ControlPlane, handle_ecs_event
 from .task_watcher import TaskWatcher
 
 CONFIG_SECTION = "miniwdl_fargate"
+WATCH_INTERVAL = 1.0
 
 
 class HostResources:
@@ -106,19 +107,23 @@ class LocalContainer(SharedFilesystemContainer):
     def global_init(cls, cfg: config.Loader, logger: logging.Logger) -> None:
         with cls._init_lock:
             limits = cls.detect_resource_limits(cfg, logger)
+            grace = _cfg_float(cfg, "stop_grace_seconds", DEFAULT_STOP_GRACE_SECONDS)
             managed_run = _cfg_str(cfg, "run_id")
             if managed_run:
-                plane = LocalHome(_cfg_str(cfg, "home")).control_plane()
+                home = LocalHome(_cfg_str(cfg, "home"))
+                plane = home.control_plane(stop_grace_seconds=grace)
                 run_id = managed_run
             else:
-                plane = _in_memory_plane(logger)
+                plane = _in_memory_plane(logger, grace)
                 run_id = f"miniwdl-{int(time.time())}"
             cls._runtime = _Runtime(
                 run_id=run_id,
                 plane=plane,
-                watcher=TaskWatcher(plane.store, interval=_cfg_float(cfg, "watch_interval", 1.0)),
+                watcher=TaskWatcher(
+                    plane.store, interval=_cfg_float(cfg, "watch_interval", WATCH_INTERVAL)
+                ),
                 resources=HostResources(limits["cpu"], limits["mem_bytes"]),
-                stop_grace_seconds=_cfg_float(cfg, "stop_grace_seconds", 10.0),
+                stop_grace_seconds=grace,
             )
             logger.info(
                 _("local backend ready", run_id=run_id, managed=bool(managed_run), **limits)
@@ -134,7 +139,8 @@ class LocalContainer(SharedFilesystemContainer):
         runtime = self._runtime
         if runtime is None:
             raise RuntimeError("the local backend was used before global_init")
-        self._warn_docker_once(logger)
+        if self.runtime_values.get("docker"):
+            self._warn_docker_once(logger)
         argv = self.attempt_command(logger, command)
         cpu = int(self.runtime_values.get("cpu", 0))
         memory = int(self.runtime_values.get("memory_reservation", 0))
@@ -179,11 +185,15 @@ class LocalContainer(SharedFilesystemContainer):
         )
 
 
-def _in_memory_plane(logger: logging.Logger) -> ControlPlane:
+def _in_memory_plane(logger: logging.Logger, stop_grace_seconds: float) -> ControlPlane:
     state_dir = tempfile.mkdtemp(prefix="miniwdl-local-")
     atexit.register(shutil.rmtree, state_dir, True)
     plane = ControlPlane(store=MemoryStore(), notifier=LogNotifier(logger), launcher=None)  # type: ignore[arg-type]
-    plane.launcher = LocalLauncher(state_dir, lambda event: handle_ecs_event(event, plane))
+    plane.launcher = LocalLauncher(
+        state_dir,
+        lambda event: handle_ecs_event(event, plane),
+        stop_grace_seconds=stop_grace_seconds,
+    )
     return plane
 
 

@@ -32,6 +32,7 @@ from .records import utc_now
 EventSink = Callable[[dict[str, Any]], None]
 
 CLUSTER = "miniwdl-fargate-local"
+DEFAULT_STOP_GRACE_SECONDS = 10.0
 REGION = "local"
 ACCOUNT = "000000000000"
 CLUSTER_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{CLUSTER}"
@@ -58,7 +59,7 @@ class LocalLauncher:
         on_event: EventSink,
         *,
         detach: bool = False,
-        stop_grace_seconds: float = 10.0,
+        stop_grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS,
     ) -> None:
         self.state_dir = state_dir
         self.on_event = on_event

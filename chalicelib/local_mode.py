@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from . import ecs_events
 from .launcher import TaskSpec
-from .local_launcher import LocalLauncher
+from .local_launcher import DEFAULT_STOP_GRACE_SECONDS, LocalLauncher
 from .notifications import JsonLinesNotifier
 from .objects import DirectoryObjects
 from .sqlite_store import SqliteStore
@@ -69,7 +69,9 @@ class LocalHome:
         """The objects adapter."""
         return DirectoryObjects(self.objects_root)
 
-    def control_plane(self, *, detach: bool = False) -> ControlPlane:
+    def control_plane(
+        self, *, detach: bool = False, stop_grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS
+    ) -> ControlPlane:
         """Store, notifier and launcher, wired so launched tasks report to the handler.
 
         ``detach`` launches tasks through a separate agent process (for the orchestrator, which
@@ -81,7 +83,10 @@ class LocalHome:
             launcher=None,  # type: ignore[arg-type]  # set just below: it needs the plane
         )
         plane.launcher = LocalLauncher(
-            self.tasks_dir, lambda event: handle_ecs_event(event, plane), detach=detach
+            self.tasks_dir,
+            lambda event: handle_ecs_event(event, plane),
+            detach=detach,
+            stop_grace_seconds=stop_grace_seconds,
         )
         return plane
 

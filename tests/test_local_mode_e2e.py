@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -370,3 +371,20 @@ def test_orchestrator_killed_makes_system_error_and_stops_its_tasks(local: Local
         what="its tasks reported stopped",
     )
     local.wait_for(lambda: not leftover_processes(local.home.root, run_id), timeout=20)
+
+
+def test_configured_grace_period_kills_a_task_that_ignores_sigterm(local: LocalMode) -> None:
+    grace = {"MINIWDL__MINIWDL_FARGATE__STOP_GRACE_SECONDS": "0.5"}
+    run_id = local.cli("submit", str(WDL_DIR / "stubborn.wdl"), **grace).out.strip()
+    store = local.store()
+    local.wait_for(
+        lambda: any(t.state == State.RUNNING for t in store.list_tasks(run_id)),
+        what="the task running",
+    )
+    started = time.monotonic()
+    cancel = local.cli("cancel", run_id)
+    assert cancel.out.strip() == f"run {run_id} CANCELED", cancel.err
+    assert time.monotonic() - started < 8  # the default grace alone would take 10 s
+    (task,) = store.list_tasks(run_id)
+    assert task.state == State.CANCELED and task.exit_code == 128 + signal.SIGKILL
+    local.wait_for(lambda: not leftover_processes(local.home.root, run_id), timeout=10)
