@@ -14,14 +14,17 @@ $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv
 
-# Bytecode is compiled at install time (pip's default, not uv's): with PYTHONDONTWRITEBYTECODE
-# set, every process would otherwise recompile miniwdl from source.
+# Bytecode is compiled at install time (pip's default, not uv's, and not done for the editable
+# chalicelib): with PYTHONDONTWRITEBYTECODE set, every process would otherwise recompile miniwdl
+# and chalicelib from source.
 $(RUNTIME_STAMP): pyproject.toml | $(BIN)/uv
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e .
+	$(BIN)/python -m compileall -q chalicelib
 	@touch $@
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/uv
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev]'
+	$(BIN)/python -m compileall -q chalicelib
 	@touch $@ $(RUNTIME_STAMP)
 
 install: $(RUNTIME_STAMP)

@@ -6,7 +6,7 @@ run failed. A scenario is a function in ``SCENARIOS`` returning its JSON object;
 there.
 
     BENCH_TASKS  tasks per scatter (default 200)
-    BENCH_REPS   timed repetitions per command (default 3)
+    BENCH_REPS   timed repetitions per command (default 5)
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def local_scatter() -> Result:
     interleaved a, b, a, b, ... so both commands see the same machine noise; medians reported.
     """
     tasks = _env_int("BENCH_TASKS", 200)
-    reps = _env_int("BENCH_REPS", 3)
+    reps = _env_int("BENCH_REPS", 5)
     commands: dict[str, Callable[[int], tuple[float, str | None]]] = {
         "miniwdl_fargate": _run_miniwdl_fargate,
         "plain_miniwdl": _run_plain_miniwdl,

@@ -1,7 +1,9 @@
 """The local store adapter: one SQLite file, shared by every process of the local mode.
 
-WAL mode lets the CLI read while the orchestrator and its event handler write; each thread has its
-own connection. A record is kept whole as JSON, beside the columns needed to find it.
+WAL mode lets the CLI read while the orchestrator and its event handler write. Within a process one
+connection serves every thread, under a lock: tasks come and go on short-lived threads, and a
+connection per thread would be opened (and configured) again for each. A record is kept whole as
+JSON, beside the columns needed to find it.
 """
 
 from __future__ import annotations
@@ -43,22 +45,26 @@ class SqliteStore:
     def __init__(self, path: str) -> None:
         self.path = path
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(
+            path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_SCHEMA)
         self._changes = ChangeCounter()
-        with self._connection() as conn:
-            conn.executescript(_SCHEMA)
 
-    def _connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
+    def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[str]]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
 
-    def _wrote(self) -> None:
-        self._changes.bump()
+    def _change(self, sql: str, params: tuple[object, ...]) -> bool:
+        """Run one write; True if it changed a row (then waiters are woken)."""
+        with self._lock:
+            changed = self._conn.execute(sql, params).rowcount == 1
+        if changed:
+            self._changes.bump()
+        return changed
 
     def wait_for_change(self, seen: int, timeout: float) -> int:
         return self._changes.wait(seen, timeout)
@@ -67,31 +73,22 @@ class SqliteStore:
 
     def create_run(self, run: RunRecord) -> None:
         try:
-            self._connection().execute(
+            self._change(
                 "INSERT INTO runs (run_id, state, created_at, revision, item) VALUES (?,?,?,?,?)",
                 (run.run_id, run.state.value, run.created_at, run.revision, _dump(run)),
             )
         except sqlite3.IntegrityError:
             raise RunExists(run.run_id) from None
-        self._wrote()
 
     def get_run(self, run_id: str) -> RunRecord | None:
-        row = (
-            self._connection()
-            .execute("SELECT item FROM runs WHERE run_id = ?", (run_id,))
-            .fetchone()
-        )
-        return RunRecord.from_item(json.loads(row[0])) if row else None
+        rows = self._query("SELECT item FROM runs WHERE run_id = ?", (run_id,))
+        return RunRecord.from_item(json.loads(rows[0][0])) if rows else None
 
     def put_run(self, run: RunRecord, expected_revision: int) -> bool:
-        cursor = self._connection().execute(
+        return self._change(
             "UPDATE runs SET state = ?, revision = ?, item = ? WHERE run_id = ? AND revision = ?",
             (run.state.value, run.revision, _dump(run), run.run_id, expected_revision),
         )
-        if cursor.rowcount == 1:
-            self._wrote()
-            return True
-        return False
 
     def list_runs(
         self, *, state: State | None = None, page_size: int = 50, page_token: str = ""
@@ -110,7 +107,7 @@ class SqliteStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, run_id DESC LIMIT ?"
-        rows = self._connection().execute(sql, (*params, page_size + 1)).fetchall()
+        rows = self._query(sql, (*params, page_size + 1))
         runs = [RunRecord.from_item(json.loads(r[0])) for r in rows[:page_size]]
         more = len(rows) > page_size
         token = _encode_token(runs[-1].created_at, runs[-1].run_id) if more and runs else ""
@@ -119,47 +116,29 @@ class SqliteStore:
     # tasks
 
     def get_task(self, task_id: str) -> TaskRecord | None:
-        row = (
-            self._connection()
-            .execute("SELECT item FROM tasks WHERE task_id = ?", (task_id,))
-            .fetchone()
-        )
-        return TaskRecord.from_item(json.loads(row[0])) if row else None
+        rows = self._query("SELECT item FROM tasks WHERE task_id = ?", (task_id,))
+        return TaskRecord.from_item(json.loads(rows[0][0])) if rows else None
 
     def get_tasks(self, task_ids: Sequence[str]) -> list[TaskRecord]:
         if not task_ids:
             return []
         marks = ",".join("?" * len(task_ids))
-        rows = (
-            self._connection()
-            .execute(f"SELECT item FROM tasks WHERE task_id IN ({marks})", tuple(task_ids))
-            .fetchall()
-        )
+        rows = self._query(f"SELECT item FROM tasks WHERE task_id IN ({marks})", tuple(task_ids))
         return [TaskRecord.from_item(json.loads(r[0])) for r in rows]
 
     def put_task(self, task: TaskRecord, expected_revision: int | None) -> bool:
-        conn = self._connection()
         if expected_revision is None:
-            cursor = conn.execute(
+            return self._change(
                 "INSERT OR IGNORE INTO tasks (task_id, run_id, revision, item) VALUES (?,?,?,?)",
                 (task.task_id, task.run_id, task.revision, _dump(task)),
             )
-        else:
-            cursor = conn.execute(
-                "UPDATE tasks SET revision = ?, item = ? WHERE task_id = ? AND revision = ?",
-                (task.revision, _dump(task), task.task_id, expected_revision),
-            )
-        if cursor.rowcount == 1:
-            self._wrote()
-            return True
-        return False
+        return self._change(
+            "UPDATE tasks SET revision = ?, item = ? WHERE task_id = ? AND revision = ?",
+            (task.revision, _dump(task), task.task_id, expected_revision),
+        )
 
     def list_tasks(self, run_id: str) -> list[TaskRecord]:
-        rows = (
-            self._connection()
-            .execute("SELECT item FROM tasks WHERE run_id = ? ORDER BY rowid", (run_id,))
-            .fetchall()
-        )
+        rows = self._query("SELECT item FROM tasks WHERE run_id = ? ORDER BY rowid", (run_id,))
         return [TaskRecord.from_item(json.loads(r[0])) for r in rows]
 
 
