@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import psutil
-from WDL._util import NOTICE_LEVEL
 from WDL._util import StructuredLogMessage as _
 from WDL.runtime import config
 from WDL.runtime.error import Terminated
@@ -158,19 +157,15 @@ class LocalContainer(SharedFilesystemContainer):
                 family="miniwdl-fargate-local-task",
                 cpu=max(cpu, 1) * 1024,
                 memory_mb=max(memory // (1024 * 1024), 1),
-                cwd=self.host_work_dir(),
             )
-            task_arn = runtime.plane.launcher.run_task(spec)
-            task_id = ecs_events.task_id_of(task_arn)
-            logger.log(NOTICE_LEVEL, _("task process started", task_arn=task_arn))
-            with self.task_running_context(), self.poll_stderr_context(logger) as poll_stderr:
-                record = runtime.watcher.wait(task_id, stop=terminating, tick=poll_stderr)
-                if record is None:
-                    runtime.plane.launcher.stop_task(task_arn, "miniwdl is terminating")
-                    runtime.watcher.wait(task_id, timeout=runtime.stop_grace_seconds + 5)
-                    raise Terminated()
-                poll_stderr()
-        logger.info(_("task process stopped", exit_code=record.exit_code, state=record.state.value))
+            record = self.launch_and_wait(
+                logger,
+                terminating,
+                runtime.plane.launcher,
+                runtime.watcher,
+                spec,
+                stop_wait_seconds=runtime.stop_grace_seconds + 5,
+            )
         return attempt_exit_code(record)
 
     @classmethod

@@ -14,16 +14,20 @@ import logging
 import os
 import shlex
 import shutil
+from collections.abc import Callable
 from typing import Any
 
+from WDL._util import NOTICE_LEVEL
 from WDL._util import StructuredLogMessage as _
 from WDL.runtime import config
 from WDL.runtime.error import Interrupted, Terminated
 from WDL.runtime.task_container import TaskContainer
 
 from . import ecs_events
+from .launcher import Launcher, TaskSpec
 from .records import TaskRecord
 from .states import State
+from .task_watcher import TaskWatcher
 
 
 class SharedFilesystemContainer(TaskContainer):
@@ -70,10 +74,46 @@ class SharedFilesystemContainer(TaskContainer):
             out.write(command)
         shell = self.cfg.get("task_runtime", "command_shell")
         redirect = (
-            f"exec {shell} {shlex.quote(script)}"
+            f"cd {shlex.quote(self.host_work_dir())} && exec {shell} {shlex.quote(script)}"
             f" >> {shlex.quote(self.host_stdout_txt())} 2>> {shlex.quote(self.host_stderr_txt())}"
         )
-        return ["/bin/bash", "-c", redirect]
+        return ["/bin/sh", "-c", redirect]
+
+    def launch_and_wait(
+        self,
+        logger: logging.Logger,
+        terminating: Callable[[], bool],
+        launcher: Launcher,
+        watcher: TaskWatcher,
+        spec: TaskSpec,
+        *,
+        stop_wait_seconds: float,
+    ) -> TaskRecord:
+        """Launch the attempt and wait for its final record (from the store, not the launcher).
+
+        If miniwdl is terminating, the task is stopped, its end awaited up to
+        ``stop_wait_seconds``, and ``Terminated`` raised.
+        """
+        task_arn = launcher.run_task(spec)
+        task_id = ecs_events.task_id_of(task_arn)
+        logger.log(NOTICE_LEVEL, _("task container started", task_arn=task_arn))
+        with self.task_running_context(), self.poll_stderr_context(logger) as poll_stderr:
+            record = watcher.wait(task_id, task_arn=task_arn, stop=terminating, tick=poll_stderr)
+            if record is None:
+                launcher.stop_task(task_arn, "miniwdl is terminating")
+                watcher.wait(task_id, task_arn=task_arn, timeout=stop_wait_seconds)
+                raise Terminated()
+            poll_stderr()
+        logger.info(
+            _(
+                "task container stopped",
+                exit_code=record.exit_code,
+                state=record.state.value,
+                stop_code=record.stop_code,
+                reason=record.stopped_reason,
+            )
+        )
+        return record
 
     def identity_environment(self, run_id: str) -> dict[str, str]:
         """Container environment that ties the task's ECS events to its run, call and attempt."""

@@ -11,7 +11,12 @@ from typing import Protocol
 
 
 class LaunchError(RuntimeError):
-    """The container could not be started; the message says why."""
+    """The container could not be started; the message says why. ``transient`` failures (no
+    capacity right now) are worth another try; the others are not."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,9 @@ class TaskSpec:
     log_path: str | None = None
     client_token: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    image: str = ""
+    spot: bool = False
+    ephemeral_gib: int | None = None
 
 
 class Launcher(Protocol):

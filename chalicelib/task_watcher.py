@@ -1,36 +1,67 @@
-"""Waiting for tasks to end by reading the store, never by asking the launcher.
+"""Waiting for tasks to end by reading their records, not by asking about each task.
 
-One ``TaskWatcher`` per process serves every waiting task: each round is a single batched store
-read for all of them, whatever their number. Rounds run when the store reports a write made in
-this process (the local mode's events land here) or every ``interval`` seconds otherwise.
+One ``TaskWatcher`` per process serves every waiting task: each round is one batched read (at
+most ``BATCH`` ids a read) for all of them, whatever their number. The records come from a
+``TaskSource``: normally the store, which the status handler keeps up to date from ECS events.
+Rounds run when the store reports a write made in this process (the local mode's events land
+here), or every ``interval`` seconds otherwise.
+
+Events can be lost. A task whose record has not changed for ``reconcile_after`` seconds is handed
+to ``reconcile`` (e.g. a batched DescribeTasks fed back through the handler), which repairs its
+record; the next round then sees it.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from .records import TaskRecord
 from .states import is_terminal
-from .store import Store
 
 BATCH = 100
 
 
+class TaskSource(Protocol):
+    """Where task records are read: the store's two methods the watcher needs."""
+
+    def get_tasks(self, task_ids: Sequence[str]) -> list[TaskRecord]:
+        """The records of those tasks that have one."""
+
+    def wait_for_change(self, seen: int, timeout: float) -> int:
+        """Block until something may have changed (see ``Store.wait_for_change``)."""
+
+
 class _Waiter:
-    def __init__(self) -> None:
+    def __init__(self, task_arn: str) -> None:
+        self.task_arn = task_arn
         self.done = threading.Event()
         self.record: TaskRecord | None = None
+        self.revision = -1
+        self.changed_at = time.monotonic()
 
 
 class TaskWatcher:
     """Resolves ``wait(task_id)`` calls when the task's record reaches a terminal state."""
 
-    def __init__(self, store: Store, interval: float = 1.0) -> None:
-        self.store = store
+    def __init__(
+        self,
+        source: TaskSource,
+        interval: float = 1.0,
+        *,
+        check_on_register: bool = True,
+        reconcile: Callable[[list[str]], None] | None = None,
+        reconcile_after: float = 60.0,
+    ) -> None:
+        self.source = source
         self.interval = interval
-        self.store_queries = 0
+        self.check_on_register = check_on_register
+        self.reconcile = reconcile
+        self.reconcile_after = reconcile_after
+        self.reads = 0
+        self.reconciled = 0
         self._waiting: dict[str, _Waiter] = {}
         self._cv = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -39,6 +70,7 @@ class TaskWatcher:
         self,
         task_id: str,
         *,
+        task_arn: str = "",
         timeout: float | None = None,
         stop: Callable[[], bool] | None = None,
         tick: Callable[[], None] | None = None,
@@ -48,8 +80,9 @@ class TaskWatcher:
 
         Returns None if ``timeout`` passes or ``stop()`` turns true first. ``tick`` is called
         about every ``tick_seconds`` while waiting (e.g. to forward the task's stderr to a log).
+        ``task_arn`` is what ``reconcile`` receives for this task (default: the id).
         """
-        waiter = self._register(task_id)
+        waiter = self._register(task_id, task_arn or task_id)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while not waiter.done.wait(min(tick_seconds, 0.25)):
@@ -65,17 +98,18 @@ class TaskWatcher:
                 if self._waiting.get(task_id) is waiter:
                     del self._waiting[task_id]
 
-    def _register(self, task_id: str) -> _Waiter:
-        waiter = _Waiter()
+    def _register(self, task_id: str, task_arn: str) -> _Waiter:
+        waiter = _Waiter(task_arn)
         with self._cv:
             self._waiting[task_id] = waiter
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="task-watcher", daemon=True)
                 self._thread.start()
             self._cv.notify_all()
-        # Registered first, then checked: a task that ended before registration is seen here,
-        # and one that ends after it wakes the watcher loop.
-        self._resolve(self.store.get_tasks([task_id]))
+        if self.check_on_register:
+            # Registered first, then checked: a task that ended before registration is seen
+            # here, and one that ends after it wakes the watcher loop.
+            self._resolve([task_id])
         return waiter
 
     def _loop(self) -> None:
@@ -84,17 +118,40 @@ class TaskWatcher:
             with self._cv:
                 while not self._waiting:
                     self._cv.wait()
-            seen = self.store.wait_for_change(seen, self.interval)
+            seen = self.source.wait_for_change(seen, self.interval)
             with self._cv:
                 task_ids = list(self._waiting)
             for start in range(0, len(task_ids), BATCH):
-                self._resolve(self.store.get_tasks(task_ids[start : start + BATCH]))
+                self._resolve(task_ids[start : start + BATCH])
+            self._reconcile_stale()
 
-    def _resolve(self, records: list[TaskRecord]) -> None:
+    def _resolve(self, task_ids: list[str]) -> None:
+        records = self.source.get_tasks(task_ids)
+        now = time.monotonic()
         with self._cv:
-            self.store_queries += 1
+            self.reads += 1
             for record in records:
-                if is_terminal(record.state) and record.task_id in self._waiting:
-                    waiter = self._waiting.pop(record.task_id)
+                waiter = self._waiting.get(record.task_id)
+                if waiter is None:
+                    continue
+                if record.revision != waiter.revision:
+                    waiter.revision = record.revision
+                    waiter.changed_at = now
+                if is_terminal(record.state):
+                    del self._waiting[record.task_id]
                     waiter.record = record
                     waiter.done.set()
+
+    def _reconcile_stale(self) -> None:
+        if self.reconcile is None:
+            return
+        now = time.monotonic()
+        with self._cv:
+            stale = [
+                w for w in self._waiting.values() if now - w.changed_at >= self.reconcile_after
+            ]
+            for waiter in stale:
+                waiter.changed_at = now  # next look in another reconcile_after seconds
+        if stale:
+            self.reconciled += len(stale)
+            self.reconcile([w.task_arn for w in stale])

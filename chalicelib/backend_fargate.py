@@ -1,0 +1,411 @@
+"""miniwdl container backend ``aws_fargate``: each WDL task attempt is its own Fargate task.
+
+Select it with ``[scheduler] container_backend = aws_fargate``. The run directory must be on EFS,
+mounted at ``[aws_fargate] efs_mountpoint`` both here and (through the task definition) in every
+task container, so inputs, outputs, the command script and stdout/stderr need no copying.
+
+Waiting does not poll ECS per task. Under the orchestrator (``[miniwdl_fargate] run_id`` and a
+store), the backend reads the task records that the status handler writes from ECS events, for
+all tasks at once; a task whose record goes quiet for ``reconcile_after_seconds`` is checked
+with a batched DescribeTasks (events can be lost). With no store (plain ``miniwdl run`` on a
+workstation with EFS mounted) it falls back to batched DescribeTasks, at most one call per
+``poll_interval`` for up to 100 tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from WDL import Error as wdl_error
+from WDL import Type, Value
+from WDL._util import StructuredLogMessage as _
+from WDL._util import parse_byte_size
+from WDL.runtime import config
+from WDL.runtime.error import Interrupted
+
+from . import ecs_events, efs
+from .container_base import SharedFilesystemContainer, attempt_exit_code
+from .fargate import (
+    ARM_PRICES,
+    GIB,
+    MAX_CPU_UNITS,
+    MAX_MEMORY_MIB,
+    MIB,
+    ClusterConfig,
+    EcsLauncher,
+    Prices,
+    SizeError,
+    client_token,
+    ephemeral_storage_gib,
+    fit_size,
+    log_stream,
+)
+from .launcher import LaunchError, TaskSpec
+from .local_mode import LocalHome
+from .notifications import JsonLinesNotifier
+from .records import TaskRecord, utc_now
+from .sqlite_store import SqliteStore
+from .states import State
+from .status import ControlPlane, handle_ecs_event
+from .task_watcher import TaskWatcher
+from .transitions import apply_task_event
+
+SECTION = "aws_fargate"
+
+
+class ConfigError(ValueError):
+    """``[aws_fargate]`` configuration that cannot work; the message names the key."""
+
+
+@dataclass(frozen=True)
+class FargateSettings:
+    """``[aws_fargate]`` configuration. These defaults are the only ones (docs list them)."""
+
+    cluster: str
+    subnets: tuple[str, ...]
+    efs_id: str
+    security_groups: tuple[str, ...] = ()
+    efs_security_group: str = ""
+    efs_access_point: str = ""
+    efs_iam: bool = False
+    efs_mountpoint: str = "/mnt/efs"
+    assign_public_ip: bool = False
+    region: str = ""
+    architecture: str = "X86_64"
+    task_role_arn: str = ""
+    execution_role_arn: str = ""
+    log_group: str = "/miniwdl-fargate/tasks"
+    default_cpu_shares: int = 1024
+    default_memory_mb: int = 2048
+    watch_interval: float = 2.0
+    reconcile_after_seconds: float = 60.0
+    poll_interval: float = 1.0
+    stop_wait_seconds: float = 120.0
+    mounts_file: str = "/proc/mounts"
+    prices: Prices = field(default_factory=Prices)
+
+    @classmethod
+    def from_config(cls, cfg: config.Loader) -> FargateSettings:
+        """Read ``[aws_fargate]``; missing required keys and bad values are ``ConfigError``."""
+        values: dict[str, Any] = {}
+        defaults = {f: getattr(cls, f) for f in cls.__dataclass_fields__ if hasattr(cls, f)}
+        for name in cls.__dataclass_fields__:
+            if name == "prices" or not cfg.has_option(SECTION, name):
+                continue
+            raw = str(cfg[SECTION][name]).strip()
+            if raw == "":
+                continue
+            values[name] = _parse(name, raw, defaults.get(name))
+        missing = [k for k in ("cluster", "subnets", "efs_id") if not values.get(k)]
+        if missing:
+            keys = ", ".join(f"[{SECTION}] {k}" for k in missing)
+            raise ConfigError(
+                f"the aws_fargate backend needs {keys} (or MINIWDL__AWS_FARGATE__...)"
+            )
+        if values.get("architecture", "X86_64") not in ("X86_64", "ARM64"):
+            raise ConfigError(f"[{SECTION}] architecture must be X86_64 or ARM64")
+        if values.get("architecture") == "ARM64":
+            values["prices"] = ARM_PRICES
+        return cls(**values)
+
+    def cluster_config(self) -> ClusterConfig:
+        """What every RunTask of this backend shares."""
+        groups = self.security_groups + (
+            (self.efs_security_group,) if self.efs_security_group else ()
+        )
+        return ClusterConfig(
+            cluster=self.cluster,
+            subnets=self.subnets,
+            security_groups=groups,
+            assign_public_ip=self.assign_public_ip,
+            execution_role_arn=self.execution_role_arn,
+            task_role_arn=self.task_role_arn,
+            architecture=self.architecture,
+            log_group=self.log_group,
+            region=self.region,
+            volume=efs.volume_configuration(self.efs),
+            mountpoint=self.efs_mountpoint,
+        )
+
+    @property
+    def efs(self) -> efs.EfsSettings:
+        return efs.EfsSettings(
+            file_system_id=self.efs_id,
+            access_point_id=self.efs_access_point,
+            iam=self.efs_iam,
+            mountpoint=self.efs_mountpoint,
+        )
+
+
+def _parse(name: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(raw)
+            return raw.lower() in ("true", "1", "yes")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, tuple) or name == "subnets":
+            items = json.loads(raw) if raw.startswith("[") else raw.split(",")
+            return tuple(str(i).strip() for i in items if str(i).strip())
+    except ValueError:
+        raise ConfigError(
+            f"[{SECTION}] {name} = {raw!r} is not a valid {type(default).__name__}"
+        ) from None
+    return raw
+
+
+@dataclass
+class _Runtime:
+    """Per-process state, made once by ``global_init``."""
+
+    run_id: str
+    settings: FargateSettings
+    launcher: EcsLauncher
+    watcher: TaskWatcher
+    plane: ControlPlane | None
+
+
+class EcsTaskSource:
+    """A ``TaskSource`` over DescribeTasks, for when there is no store: records are rebuilt
+    from the descriptions (same shape as event details) by the same pure functions."""
+
+    def __init__(self, launcher: EcsLauncher) -> None:
+        self.launcher = launcher
+
+    def get_tasks(self, task_ids: Sequence[str]) -> list[TaskRecord]:
+        records = []
+        for task in self.launcher.describe_tasks(task_ids):
+            record = record_from_description(task)
+            if record is not None:
+                records.append(record)
+        return records
+
+    def wait_for_change(self, seen: int, timeout: float) -> int:
+        threading.Event().wait(timeout)
+        return seen + 1
+
+
+def as_event(task: Mapping[str, Any]) -> dict[str, Any]:
+    """A DescribeTasks task wrapped as the "ECS Task State Change" event it corresponds to."""
+    return {
+        "version": "0",
+        "source": ecs_events.SOURCE,
+        "detail-type": ecs_events.DETAIL_TYPE,
+        "resources": [task.get("taskArn", "")],
+        "detail": _jsonable(task),
+    }
+
+
+def record_from_description(task: Mapping[str, Any]) -> TaskRecord | None:
+    """The task record a DescribeTasks description implies (pure)."""
+    parsed = ecs_events.parse_task_event(as_event(task))
+    return None if parsed is None else apply_task_event(None, parsed, utc_now())
+
+
+def _jsonable(value: Any) -> Any:
+    # boto3 returns datetimes where events carry ISO strings.
+    if isinstance(value, Mapping):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+class FargateContainer(SharedFilesystemContainer):
+    """Runs each task attempt as an ECS task on Fargate, working on the shared EFS."""
+
+    _runtime: ClassVar[_Runtime | None] = None
+    _init_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, cfg: config.Loader, run_id: str, host_dir: str) -> None:
+        super().__init__(cfg, run_id, host_dir)
+        self._vcpu: float = 0.0
+        self._memory_bytes = 0
+        self._ephemeral_gib: int | None = None
+        self._interruptions = 0
+
+    @classmethod
+    def global_init(cls, cfg: config.Loader, logger: logging.Logger) -> None:
+        with cls._init_lock:
+            settings = FargateSettings.from_config(cfg)
+            efs.check_mounted(settings.efs_mountpoint, settings.mounts_file)
+            launcher = EcsLauncher(new_ecs_client(settings.region), settings.cluster_config())
+            run_id = _cfg(cfg, "miniwdl_fargate", "run_id")
+            home = _cfg(cfg, "miniwdl_fargate", "home")
+            plane: ControlPlane | None = None
+            if run_id and home:
+                local = LocalHome(home)
+                plane = ControlPlane(
+                    store=SqliteStore(local.store_path),
+                    notifier=JsonLinesNotifier(local.notifications_path),
+                    launcher=launcher,
+                )
+                watcher = TaskWatcher(
+                    plane.store,
+                    settings.watch_interval,
+                    reconcile=_reconciler(plane, launcher),
+                    reconcile_after=settings.reconcile_after_seconds,
+                )
+            else:
+                run_id = run_id or f"miniwdl-{utc_now().replace(':', '').replace('.', '')}"
+                watcher = TaskWatcher(
+                    EcsTaskSource(launcher), settings.poll_interval, check_on_register=False
+                )
+            cls._runtime = _Runtime(run_id, settings, launcher, watcher, plane)
+            logger.info(
+                _(
+                    "aws_fargate backend ready",
+                    cluster=settings.cluster,
+                    run_id=run_id,
+                    waits_on="store" if plane else "DescribeTasks",
+                )
+            )
+
+    @classmethod
+    def detect_resource_limits(cls, cfg: config.Loader, logger: logging.Logger) -> dict[str, int]:
+        return {"cpu": MAX_CPU_UNITS // 1024, "mem_bytes": MAX_MEMORY_MIB * MIB}
+
+    def process_runtime(self, logger: logging.Logger, runtime_eval: dict[str, Value.Base]) -> None:
+        """Fargate's sizing from the task's own requests (fractional cpu allowed), checked
+        against Fargate's limits before miniwdl would quietly cap them to the "host"."""
+        runtime = self._runtime
+        settings = runtime.settings if runtime else None
+        gpu = runtime_eval.get("gpu")
+        if isinstance(gpu, Value.Boolean) and gpu.value:
+            raise wdl_error.RuntimeError(f"task {self.run_id} asks for a GPU; Fargate has none")
+        vcpu = (settings.default_cpu_shares if settings else 1024) / 1024
+        if "cpu" in runtime_eval:
+            vcpu = float(runtime_eval["cpu"].coerce(Type.Float()).value)
+        memory = (settings.default_memory_mb if settings else 2048) * MIB
+        if "memory" in runtime_eval:
+            memory = parse_byte_size(str(runtime_eval["memory"].coerce(Type.String()).value))
+        prices = settings.prices if settings else Prices()
+        try:
+            fit_size(vcpu, memory, task=self.run_id, prices=prices)
+            self._ephemeral_gib = ephemeral_storage_gib(_disk_bytes(runtime_eval), task=self.run_id)
+        except SizeError as exn:
+            raise wdl_error.RuntimeError(str(exn)) from None
+        self._vcpu, self._memory_bytes = vcpu, memory
+        super().process_runtime(logger, runtime_eval)
+
+    def _run(self, logger: logging.Logger, terminating: Callable[[], bool], command: str) -> int:
+        runtime = self._runtime
+        if runtime is None:
+            raise RuntimeError("the aws_fargate backend was used before global_init")
+        settings = runtime.settings
+        mount = settings.efs_mountpoint.rstrip("/") + "/"
+        if not self.host_dir.startswith(mount):
+            raise wdl_error.RuntimeError(
+                f"the run directory {self.host_dir} is not under [aws_fargate] efs_mountpoint"
+                f" {settings.efs_mountpoint}; run miniwdl with --dir on EFS"
+            )
+        size = fit_size(
+            self._vcpu or 1.0, self._memory_bytes or GIB, task=self.run_id, prices=settings.prices
+        )
+        spot = int(self.runtime_values.get("preemptible", 0)) > self._interruptions
+        image = str(self.runtime_values.get("docker") or "ubuntu:22.04")
+        spec = TaskSpec(
+            run_id=runtime.run_id,
+            role=ecs_events.ROLE_TASK,
+            command=self.attempt_command(logger, command),
+            environment=self.identity_environment(runtime.run_id),
+            family=runtime.launcher.config.family_prefix,
+            container_name=runtime.launcher.config.container_name,
+            cpu=size.cpu,
+            memory_mb=size.memory_mib,
+            client_token=client_token(
+                runtime.run_id, self.run_id, str(self.try_counter), str(self._interruptions)
+            ),
+            tags={"miniwdl-fargate:run": runtime.run_id, "miniwdl-fargate:call": self.run_id[:256]},
+            image=image,
+            spot=spot,
+            ephemeral_gib=self._ephemeral_gib,
+        )
+        logger.info(
+            _("fargate size", cpu=size.cpu, memory_mib=size.memory_mib, spot=spot, image=image)
+        )
+        try:
+            record = self.launch_and_wait(
+                logger,
+                terminating,
+                runtime.launcher,
+                runtime.watcher,
+                spec,
+                stop_wait_seconds=settings.stop_wait_seconds,
+            )
+        except LaunchError as exn:
+            if exn.transient:
+                self._interruptions += 1
+                raise Interrupted(f"Fargate could not start the task: {exn}") from exn
+            raise wdl_error.RuntimeError(f"Fargate could not start the task: {exn}") from exn
+        logger.info(
+            _(
+                "log stream",
+                group=settings.log_group,
+                stream=log_stream(runtime.launcher.config, record.task_id),
+            )
+        )
+        if record.state in (State.PREEMPTED, State.SYSTEM_ERROR):
+            self._interruptions += 1
+        return attempt_exit_code(record)
+
+
+def new_ecs_client(region: str) -> Any:
+    """An ECS client whose throttled calls botocore retries with backoff and jitter."""
+    import boto3
+    from botocore.config import Config
+
+    retry = Config(retries={"mode": "standard", "max_attempts": 10}, max_pool_connections=64)
+    return boto3.client("ecs", region_name=region or None, config=retry)
+
+
+def _reconciler(plane: ControlPlane, launcher: EcsLauncher) -> Callable[[list[str]], None]:
+    def reconcile(task_arns: list[str]) -> None:
+        for task in launcher.describe_tasks(task_arns):
+            handle_ecs_event(as_event(task), plane)
+
+    return reconcile
+
+
+def _disk_bytes(runtime_eval: Mapping[str, Value.Base]) -> int | None:
+    """The largest size named by WDL ``disks``/``disk`` ("100 GiB", "local-disk 100 SSD", 100)."""
+    value = runtime_eval.get("disks", runtime_eval.get("disk"))
+    if value is None:
+        return None
+    if isinstance(value, Value.Int):
+        return int(value.value) * GIB
+    if isinstance(value, Value.Array):
+        sizes = [_disk_bytes({"disks": item}) or 0 for item in value.value]
+        return max(sizes) if sizes else None
+    text = str(value.coerce(Type.String()).value)
+    best = 0
+    for spec in text.split(","):
+        words = spec.split()
+        numbers = [w for w in words if w.replace(".", "", 1).isdigit()]
+        units = [
+            w
+            for w in words
+            if w.lower().rstrip("b") in ("k", "m", "g", "t", "ki", "mi", "gi", "ti")
+        ]
+        if not numbers:
+            continue
+        try:
+            size = parse_byte_size(numbers[0] + (units[0] if units else "GiB"))
+        except ValueError:
+            continue
+        best = max(best, size)
+    return best or None
+
+
+def _cfg(cfg: config.Loader, section: str, key: str) -> str:
+    return str(cfg[section][key]).strip() if cfg.has_option(section, key) else ""

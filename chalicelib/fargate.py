@@ -1,0 +1,384 @@
+"""ECS on Fargate: sizing, task definitions, RunTask requests, and the ECS launcher adapter.
+
+The decisions (which cpu/memory pair, which task definition, what RunTask request) are pure
+functions; ``EcsLauncher`` only sends what they build, through botocore's retry modes and a
+client-side limiter that keeps launches within Fargate's published rates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .launcher import LaunchError, TaskSpec
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+MAX_OVERRIDES_CHARS = 8192
+MAX_CLIENT_TOKEN = 64
+DESCRIBE_BATCH = 100
+DEFAULT_EPHEMERAL_GIB = 20
+MAX_EPHEMERAL_GIB = 200
+
+# Fargate's valid task sizes: cpu units -> (lowest MiB, highest MiB, step MiB).
+_TIERS: dict[int, tuple[int, int, int]] = {
+    256: (512, 2048, 512),
+    512: (1024, 4096, 1024),
+    1024: (2048, 8192, 1024),
+    2048: (4096, 16384, 1024),
+    4096: (8192, 30720, 1024),
+    8192: (16384, 61440, 4096),
+    16384: (32768, 122880, 8192),
+}
+MAX_CPU_UNITS = 16384
+MAX_MEMORY_MIB = 122880
+
+# Stop reasons and failure reasons that mean "the capacity was not there", not "the task failed".
+_TRANSIENT_FAILURES = ("capacity is unavailable", "resource:", "timeout", "throttl", "agent")
+
+
+class SizeError(ValueError):
+    """A task asks for more than Fargate can give; the message names the task, the request and
+    the limit."""
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Per-hour prices used to pick the cheapest size (us-east-1 by default; configurable)."""
+
+    vcpu_hour: float = 0.04048
+    gb_hour: float = 0.004445
+
+
+ARM_PRICES = Prices(vcpu_hour=0.03238, gb_hour=0.00356)
+
+
+@dataclass(frozen=True, order=True)
+class FargateSize:
+    """A valid Fargate task size."""
+
+    cpu: int
+    memory_mib: int
+
+    @property
+    def vcpu(self) -> float:
+        return self.cpu / 1024
+
+
+def valid_sizes() -> list[FargateSize]:
+    """Every valid cpu/memory pair, smallest first."""
+    return [
+        FargateSize(cpu, mem)
+        for cpu, (low, high, step) in _TIERS.items()
+        for mem in range(low, high + 1, step)
+    ]
+
+
+_SIZES = valid_sizes()
+
+
+def fit_size(
+    vcpu: float, memory_bytes: int, *, task: str, prices: Prices = Prices()
+) -> FargateSize:
+    """The cheapest valid size with at least ``vcpu`` and ``memory_bytes``."""
+    if vcpu <= 0 or memory_bytes <= 0:
+        raise SizeError(
+            f"task {task}: cpu and memory must be positive"
+            f" (cpu {vcpu}, memory {memory_bytes} bytes)"
+        )
+    cpu_units = math.ceil(vcpu * 1024)
+    memory_mib = math.ceil(memory_bytes / MIB)
+    if cpu_units > MAX_CPU_UNITS or memory_mib > MAX_MEMORY_MIB:
+        raise SizeError(
+            f"task {task} asks for {vcpu:g} vCPU and {memory_mib / 1024:g} GiB of memory;"
+            f" Fargate's limit is {MAX_CPU_UNITS // 1024} vCPU and {MAX_MEMORY_MIB // 1024} GiB"
+        )
+    fitting = [s for s in _SIZES if s.cpu >= cpu_units and s.memory_mib >= memory_mib]
+    return min(fitting, key=lambda s: (hourly_cost(s, prices), s))
+
+
+def hourly_cost(size: FargateSize, prices: Prices = Prices()) -> float:
+    """The size's price per hour."""
+    return size.vcpu * prices.vcpu_hour + size.memory_mib / 1024 * prices.gb_hour
+
+
+def ephemeral_storage_gib(disk_bytes: int | None, *, task: str) -> int | None:
+    """The ``ephemeralStorage.sizeInGiB`` for a task's disk request; None for the default 20."""
+    if not disk_bytes:
+        return None
+    gib = math.ceil(disk_bytes / GIB)
+    if gib <= DEFAULT_EPHEMERAL_GIB:
+        return None
+    if gib > MAX_EPHEMERAL_GIB:
+        raise SizeError(
+            f"task {task} asks for {gib} GiB of disk; Fargate's ephemeral storage limit is"
+            f" {MAX_EPHEMERAL_GIB} GiB (put large data on EFS instead)"
+        )
+    return gib
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Where and how task containers run: everything RunTask needs besides the task itself."""
+
+    cluster: str
+    subnets: tuple[str, ...]
+    security_groups: tuple[str, ...]
+    assign_public_ip: bool = False
+    execution_role_arn: str = ""
+    task_role_arn: str = ""
+    architecture: str = "X86_64"
+    log_group: str = "/miniwdl-fargate/tasks"
+    log_stream_prefix: str = "task"
+    region: str = "us-east-1"
+    family_prefix: str = "miniwdl-fargate-task"
+    container_name: str = "task"
+    volume: Mapping[str, Any] = field(default_factory=dict)
+    mountpoint: str = "/mnt/efs"
+
+
+def task_definition(image: str, config: ClusterConfig) -> dict[str, Any]:
+    """The RegisterTaskDefinition request for an image, named by a hash of its content, so the
+    same image and setup reuse one definition across tasks and runs."""
+    body: dict[str, Any] = {
+        "requiresCompatibilities": ["FARGATE"],
+        "networkMode": "awsvpc",
+        "cpu": "1024",
+        "memory": "2048",
+        "runtimePlatform": {
+            "cpuArchitecture": config.architecture,
+            "operatingSystemFamily": "LINUX",
+        },
+        "containerDefinitions": [
+            {
+                "name": config.container_name,
+                "image": image,
+                "essential": True,
+                "memoryReservation": 512,
+                "mountPoints": [
+                    {"sourceVolume": "work", "containerPath": config.mountpoint, "readOnly": False}
+                ],
+                "logConfiguration": {
+                    "logDriver": "awslogs",
+                    "options": {
+                        "awslogs-group": config.log_group,
+                        "awslogs-region": config.region,
+                        "awslogs-stream-prefix": config.log_stream_prefix,
+                        "mode": "blocking",
+                    },
+                },
+            }
+        ],
+        "volumes": [{"name": "work", "efsVolumeConfiguration": dict(config.volume)}],
+    }
+    if config.execution_role_arn:
+        body["executionRoleArn"] = config.execution_role_arn
+    if config.task_role_arn:
+        body["taskRoleArn"] = config.task_role_arn
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+    return {"family": f"{config.family_prefix}-{digest}", **body}
+
+
+def log_stream(config: ClusterConfig, task_id: str) -> str:
+    """The awslogs stream of a task's container."""
+    return f"{config.log_stream_prefix}/{config.container_name}/{task_id}"
+
+
+def client_token(*parts: str) -> str:
+    """An idempotency token for one attempt: RunTask retried with it never starts a second
+    task (ECS keeps tokens 24 h per cluster)."""
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:MAX_CLIENT_TOKEN]
+
+
+def run_task_request(
+    spec: TaskSpec, config: ClusterConfig, task_definition_arn: str, *, started_by: str
+) -> dict[str, Any]:
+    """The RunTask request for a spec. Raises ``LaunchError`` if the overrides are too large."""
+    container: dict[str, Any] = {
+        "name": config.container_name,
+        "command": list(spec.command),
+        "environment": [{"name": k, "value": v} for k, v in spec.environment.items()],
+    }
+    overrides: dict[str, Any] = {
+        "cpu": str(spec.cpu),
+        "memory": str(spec.memory_mb),
+        "containerOverrides": [container],
+    }
+    if spec.ephemeral_gib:
+        overrides["ephemeralStorage"] = {"sizeInGiB": spec.ephemeral_gib}
+    size = len(json.dumps(overrides, separators=(",", ":")))
+    if size > MAX_OVERRIDES_CHARS:
+        raise LaunchError(
+            f"RunTask overrides are {size} characters, over ECS's {MAX_OVERRIDES_CHARS}"
+        )
+    request: dict[str, Any] = {
+        "cluster": config.cluster,
+        "taskDefinition": task_definition_arn,
+        "count": 1,
+        "capacityProviderStrategy": [
+            {"capacityProvider": "FARGATE_SPOT" if spec.spot else "FARGATE", "weight": 1}
+        ],
+        "platformVersion": "LATEST",
+        "networkConfiguration": {
+            "awsvpcConfiguration": {
+                "subnets": list(config.subnets),
+                "securityGroups": list(config.security_groups),
+                "assignPublicIp": "ENABLED" if config.assign_public_ip else "DISABLED",
+            }
+        },
+        "overrides": overrides,
+        "startedBy": started_by,
+        "group": f"family:{spec.family}"[:255],
+        "tags": [{"key": k, "value": v} for k, v in spec.tags.items()][:50],
+    }
+    if spec.client_token:
+        request["clientToken"] = spec.client_token[:MAX_CLIENT_TOKEN]
+    return request
+
+
+def is_transient_failure(reason: str) -> bool:
+    """A RunTask failure worth retrying later (capacity, throttling), not a broken request."""
+    text = reason.lower()
+    return any(marker in text for marker in _TRANSIENT_FAILURES)
+
+
+def batches(items: Sequence[str], size: int = DESCRIBE_BATCH) -> Iterator[list[str]]:
+    """``items`` in chunks of at most ``size`` (DescribeTasks takes 100 ARNs a call)."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+class TokenBucket:
+    """A thread-safe token bucket: ``take(n)`` blocks until ``n`` tokens are there."""
+
+    def __init__(self, rate_per_s: float, burst: float) -> None:
+        self.rate = rate_per_s
+        self.burst = burst
+        self._tokens = burst
+        self._stamp = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self, n: float = 1.0) -> float:
+        """Take ``n`` tokens; returns the seconds spent waiting."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+                self._stamp = now
+                if self._tokens >= n:
+                    self._tokens -= n
+                    return waited
+                pause = (n - self._tokens) / self.rate
+            time.sleep(pause)
+            waited += pause
+
+
+@dataclass
+class LaunchLimits:
+    """Fargate's RunTask limits per account and region, shared by every launch in a process:
+    20 RunTask calls/s, and task launches from a bucket of 100 refilling at 20/s."""
+
+    calls: TokenBucket = field(default_factory=lambda: TokenBucket(20.0, 20.0))
+    tasks: TokenBucket = field(default_factory=lambda: TokenBucket(20.0, 100.0))
+
+    def acquire(self, tasks: int = 1) -> float:
+        """Wait for room to launch ``tasks``; returns the seconds waited."""
+        return self.tasks.take(tasks) + self.calls.take(1)
+
+
+@dataclass
+class EcsCounters:
+    """How many ECS calls this process made (for the benchmark and tests)."""
+
+    run_task: int = 0
+    register_task_definition: int = 0
+    describe_task_definition: int = 0
+    describe_tasks: int = 0
+    stop_task: int = 0
+
+
+class EcsLauncher:
+    """``Launcher`` over ECS RunTask/StopTask on Fargate.
+
+    ``ecs`` is a boto3 ECS client configured with a botocore retry mode (throttling is retried
+    with backoff and jitter there, never counted as a task failure).
+    """
+
+    def __init__(
+        self,
+        ecs: Any,
+        config: ClusterConfig,
+        *,
+        limits: LaunchLimits | None = None,
+    ) -> None:
+        self.ecs = ecs
+        self.config = config
+        self.limits = limits or LaunchLimits()
+        self.counters = EcsCounters()
+        self._definitions: dict[str, str] = {}
+        self._definitions_lock = threading.Lock()
+
+    def run_task(self, spec: TaskSpec) -> str:
+        from .ecs_events import started_by
+
+        definition = self.task_definition_arn(spec.image)
+        request = run_task_request(
+            spec, self.config, definition, started_by=started_by(spec.role, spec.run_id)
+        )
+        self.limits.acquire(1)
+        self.counters.run_task += 1
+        response = self.ecs.run_task(**request)
+        failures = response.get("failures") or []
+        tasks = response.get("tasks") or []
+        if failures or not tasks:
+            reason = (
+                "; ".join(
+                    f"{f.get('reason', 'unknown')}{': ' + f['detail'] if f.get('detail') else ''}"
+                    for f in failures
+                )
+                or "RunTask started no task"
+            )
+            raise LaunchError(reason, transient=is_transient_failure(reason))
+        return str(tasks[0]["taskArn"])
+
+    def stop_task(self, task_arn: str, reason: str) -> None:
+        self.counters.stop_task += 1
+        with contextlib.suppress(self.ecs.exceptions.InvalidParameterException):
+            # InvalidParameterException: the task stopped long ago and is gone
+            self.ecs.stop_task(cluster=self.config.cluster, task=task_arn, reason=reason[:255])
+
+    def describe_tasks(self, task_arns: Iterable[str]) -> list[dict[str, Any]]:
+        """The tasks' current descriptions, in batches of 100 ARNs per call."""
+        found: list[dict[str, Any]] = []
+        for batch in batches(list(task_arns)):
+            self.counters.describe_tasks += 1
+            response = self.ecs.describe_tasks(cluster=self.config.cluster, tasks=batch)
+            found += response.get("tasks") or []
+        return found
+
+    def task_definition_arn(self, image: str) -> str:
+        """The task definition for ``image``: looked up first (RegisterTaskDefinition is limited
+        to 1 call/s), registered only if it does not exist yet; memoised per process."""
+        with self._definitions_lock:
+            if image in self._definitions:
+                return self._definitions[image]
+            body = task_definition(image, self.config)
+            family = body["family"]
+            try:
+                self.counters.describe_task_definition += 1
+                found = self.ecs.describe_task_definition(taskDefinition=family)
+                arn = str(found["taskDefinition"]["taskDefinitionArn"])
+            except self.ecs.exceptions.ClientException:
+                self.counters.register_task_definition += 1
+                registered = self.ecs.register_task_definition(**body)
+                arn = str(registered["taskDefinition"]["taskDefinitionArn"])
+            self._definitions[image] = arn
+            return arn
