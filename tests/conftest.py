@@ -15,3 +15,7 @@ def store(request, tmp_path):
     if request.param == "sqlite":
         return SqliteStore(str(tmp_path / "s.sqlite3"))
     return MemoryStore()
+
+
+# The moto account + fake Fargate harness fixture, for the aws_fargate tests.
+from fargate_env import fargate  # noqa: E402, F401

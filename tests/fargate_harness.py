@@ -1,0 +1,306 @@
+"""A fake Fargate for tests: moto keeps the ECS bookkeeping, this runs the tasks.
+
+It hooks one boto3 ECS client (the one the ``aws_fargate`` backend gets):
+- RunTask: moto records the task; the harness then really runs the container command override
+  as a local process (its own process group, with the override environment) and sends the ECS
+  "Task State Change" events a Fargate task would (PROVISIONING, PENDING, RUNNING, STOPPED with
+  exit code, stop code and ``version``) to the real status handler, through a delivery that can
+  duplicate, reorder and lose events.
+- StopTask: kills the process group and reports STOPPED with stop code UserInitiated.
+- DescribeTasks: answers with the harness's view (moto's own lifecycle knows no exit codes).
+- Faults on demand: throttled RunTask calls (a real HTTP 400 ThrottlingException, so botocore's
+  retry mode handles them), "Capacity is unavailable" failures, Spot interruptions, lost STOPPED.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+
+from chalicelib import ecs_events
+
+Deliver = Callable[[dict[str, Any]], None]
+
+
+class _Headers(dict[str, str]):
+    pass
+
+
+def _response(status: int, body: dict[str, Any]) -> AWSResponse:
+    raw = json.dumps(body).encode()
+
+    class _Raw:
+        def stream(self, **_: Any) -> Any:
+            yield raw
+
+    return AWSResponse("https://ecs.fake", status, _Headers({"x-amzn-RequestId": "fake"}), _Raw())
+
+
+@dataclass
+class Faults:
+    """What to break, and how often (fractions of calls or tasks)."""
+
+    throttle_rate: float = 0.0
+    capacity_rate: float = 0.0
+    duplicate_rate: float = 0.0
+    reorder_rate: float = 0.0
+    spot_interrupt_first_attempt: bool = False
+    lose_stopped: Callable[[dict[str, str]], bool] = lambda env: False
+
+
+@dataclass
+class FakeTask:
+    arn: str
+    request: dict[str, Any]
+    spot: bool
+    version: int = 0
+    last_status: str = "PROVISIONING"
+    exit_code: int | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    user_stop: str | None = None
+    interrupted: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def environment(self) -> dict[str, str]:
+        container = self.request["overrides"]["containerOverrides"][0]
+        return {e["name"]: e["value"] for e in container.get("environment", [])}
+
+
+class FakeFargate:
+    """See the module docstring."""
+
+    def __init__(self, deliver: Deliver, faults: Faults | None = None, seed: int = 7) -> None:
+        self.deliver = deliver
+        self.faults = faults or Faults()
+        self.random = random.Random(seed)
+        self.tasks: dict[str, FakeTask] = {}
+        self.injected_throttles = 0
+        self.injected_capacity_failures = 0
+        self.spot_interruptions = 0
+        self.lost_events = 0
+        self.delivered = 0
+        self._lock = threading.Lock()
+        self._held: list[dict[str, Any]] = []
+
+    # wiring
+
+    def attach(self, ecs: Any) -> None:
+        """Hook the ECS client's calls (before moto answers them, or after)."""
+        events = ecs.meta.events
+        events.register("provide-client-params.ecs.RegisterTaskDefinition", _moto_memory)
+        events.register("before-parameter-build.ecs.RunTask", self._remember_request)
+        events.register_first("before-send.ecs.RunTask", self._maybe_fail_run_task)
+        events.register("after-call.ecs.RunTask", self._on_run_task)
+        events.register("after-call.ecs.StopTask", self._on_stop_task)
+        events.register("after-call.ecs.DescribeTasks", self._on_describe_tasks)
+
+    def _remember_request(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["harness_request"] = json.loads(json.dumps(params))
+
+    def _maybe_fail_run_task(self, **_: Any) -> AWSResponse | None:
+        with self._lock:
+            roll = self.random.random()
+        if roll < self.faults.throttle_rate:
+            self.injected_throttles += 1
+            return _response(400, {"__type": "ThrottlingException", "message": "Rate exceeded"})
+        if roll < self.faults.throttle_rate + self.faults.capacity_rate:
+            self.injected_capacity_failures += 1
+            reason = (
+                "Capacity is unavailable at this time. Please try again later or in a"
+                " different availability zone"
+            )
+            return _response(200, {"tasks": [], "failures": [{"arn": "", "reason": reason}]})
+        return None
+
+    def _on_run_task(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        request = context.get("harness_request") or {}
+        for task in parsed.get("tasks") or []:
+            strategy = request.get("capacityProviderStrategy") or [{}]
+            fake = FakeTask(
+                task["taskArn"],
+                request,
+                spot=strategy[0].get("capacityProvider") == "FARGATE_SPOT",
+            )
+            with self._lock:
+                self.tasks[fake.arn] = fake
+            threading.Thread(target=self._run, args=(fake,), daemon=True).start()
+
+    def _on_stop_task(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        arn = (parsed.get("task") or {}).get("taskArn", "")
+        fake = self.tasks.get(arn)
+        if fake is None:
+            return
+        with fake.lock:
+            if fake.last_status == "STOPPED":
+                return
+            fake.user_stop = "Task stopped by user"
+        self._kill(fake)
+
+    def _on_describe_tasks(self, parsed: dict[str, Any], **_: Any) -> None:
+        for task in parsed.get("tasks") or []:
+            fake = self.tasks.get(task.get("taskArn", ""))
+            if fake is not None:
+                task.update(self._detail(fake))
+
+    # running a task
+
+    def _run(self, fake: FakeTask) -> None:
+        self._emit(fake, "PROVISIONING")
+        self._emit(fake, "PENDING")
+        container = fake.request["overrides"]["containerOverrides"][0]
+        env = {**os.environ, **fake.environment}
+        try:
+            fake.proc = subprocess.Popen(
+                container["command"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exn:
+            self._stop(fake, None, "TaskFailedToStart", f"CannotStartContainerError: {exn}")
+            return
+        self._emit(fake, "RUNNING")
+        if (
+            fake.spot
+            and self.faults.spot_interrupt_first_attempt
+            and fake.environment.get(ecs_events.ENV_ATTEMPT, "1") == "1"
+            and not self._already_interrupted(fake)
+        ):
+            fake.interrupted = True
+            self.spot_interruptions += 1
+            self._kill(fake)
+        code = fake.proc.wait()
+        exit_code = 128 - code if code < 0 else code
+        if fake.user_stop:
+            self._stop(fake, exit_code, ecs_events.USER_STOP_CODE, fake.user_stop)
+        elif fake.interrupted:
+            self._stop(fake, exit_code, "SpotInterruption", "Your Spot Task was interrupted.")
+        else:
+            self._stop(
+                fake, exit_code, "EssentialContainerExited", "Essential container in task exited"
+            )
+
+    def _already_interrupted(self, fake: FakeTask) -> bool:
+        call = fake.environment.get(ecs_events.ENV_CALL_ID)
+        with self._lock:
+            return any(
+                t.interrupted and t.environment.get(ecs_events.ENV_CALL_ID) == call
+                for t in self.tasks.values()
+                if t is not fake
+            )
+
+    def _kill(self, fake: FakeTask) -> None:
+        proc = fake.proc
+        if proc is None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+
+        def escalate() -> None:
+            time.sleep(2)
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+
+        threading.Thread(target=escalate, daemon=True).start()
+
+    def _stop(self, fake: FakeTask, exit_code: int | None, stop_code: str, reason: str) -> None:
+        with fake.lock:
+            fake.exit_code, fake.stop_code, fake.stopped_reason = exit_code, stop_code, reason
+        lost = self.faults.lose_stopped(fake.environment)
+        self._emit(fake, "STOPPED", lose=lost)
+        self._flush_held()
+
+    # events
+
+    def _detail(self, fake: FakeTask) -> dict[str, Any]:
+        container: dict[str, Any] = {"name": "task", "lastStatus": fake.last_status}
+        if fake.exit_code is not None:
+            container["exitCode"] = fake.exit_code
+        detail: dict[str, Any] = {
+            "taskArn": fake.arn,
+            "lastStatus": fake.last_status,
+            "desiredStatus": "STOPPED" if fake.last_status == "STOPPED" else "RUNNING",
+            "version": fake.version,
+            "containers": [container],
+            "startedBy": fake.request.get("startedBy", ""),
+            "overrides": fake.request.get("overrides", {}),
+            "cpu": fake.request["overrides"].get("cpu"),
+            "memory": fake.request["overrides"].get("memory"),
+        }
+        if fake.stop_code:
+            detail["stopCode"] = fake.stop_code
+            detail["stoppedReason"] = fake.stopped_reason
+        return detail
+
+    def _emit(self, fake: FakeTask, status: str, *, lose: bool = False) -> None:
+        with fake.lock:
+            fake.version += 1
+            fake.last_status = status
+            detail = self._detail(fake)
+        event = {
+            "version": "0",
+            "id": f"{fake.arn}-{fake.version}",
+            "detail-type": ecs_events.DETAIL_TYPE,
+            "source": ecs_events.SOURCE,
+            "account": "123456789012",
+            "time": "",
+            "region": "us-east-1",
+            "resources": [fake.arn],
+            "detail": {**detail, "clusterArn": "", "group": fake.request.get("group", "")},
+        }
+        if lose:
+            self.lost_events += 1
+            return
+        with self._lock:
+            roll = self.random.random()
+            duplicate = self.random.random() < self.faults.duplicate_rate
+        if roll < self.faults.reorder_rate and status != "STOPPED":
+            with self._lock:
+                self._held.append(event)  # delivered after a later event
+            return
+        self._send(event)
+        self._flush_held()
+        if duplicate:
+            self._send(event)
+
+    def _flush_held(self) -> None:
+        with self._lock:
+            held, self._held = self._held, []
+        for event in held:
+            self._send(event)
+
+    def _send(self, event: dict[str, Any]) -> None:
+        self.delivered += 1
+        self.deliver(event)
+
+    # for assertions
+
+    def running(self) -> list[str]:
+        """Tasks whose process is still alive."""
+        return [a for a, t in self.tasks.items() if t.proc is not None and t.proc.poll() is None]
+
+
+def _moto_memory(params: dict[str, Any], **_: Any) -> None:
+    """moto's RunTask needs a container-level memory in FARGATE task definitions; real ECS does
+    not (and a hard limit would fight the task-level size), so only the fixture adds it."""
+    for container in params.get("containerDefinitions", []):
+        container.setdefault("memory", 512)
