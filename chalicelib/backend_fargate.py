@@ -253,6 +253,9 @@ class FargateContainer(SharedFilesystemContainer):
                 watcher = TaskWatcher(
                     plane.store,
                     settings.watch_interval,
+                    # events are written by another process: the next round sees them, and
+                    # a read per registration would cost a store query per task
+                    check_on_register=False,
                     reconcile=_reconciler(plane, launcher),
                     reconcile_after=settings.reconcile_after_seconds,
                 )

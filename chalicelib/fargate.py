@@ -269,25 +269,48 @@ class TokenBucket:
         """Take ``n`` tokens; returns the seconds spent waiting."""
         waited = 0.0
         while True:
-            with self._lock:
-                now = time.monotonic()
-                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-                self._stamp = now
-                if self._tokens >= n:
-                    self._tokens -= n
-                    return waited
-                pause = (n - self._tokens) / self.rate
+            pause = self._take_or_wait(n)
+            if pause == 0.0:
+                return waited
             time.sleep(pause)
             waited += pause
+
+    def try_take(self, n: float = 1.0) -> bool:
+        """Take ``n`` tokens if they are there now."""
+        return self._take_or_wait(n) == 0.0
+
+    def _take_or_wait(self, n: float) -> float:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            if self._tokens >= n:
+                self._tokens -= n
+                return 0.0
+            return (n - self._tokens) / self.rate
+
+
+RUN_TASK_CALLS_PER_S = 20.0
+TASK_LAUNCHES_PER_S = 20.0
+TASK_LAUNCH_BURST = 100.0
 
 
 @dataclass
 class LaunchLimits:
     """Fargate's RunTask limits per account and region, shared by every launch in a process:
-    20 RunTask calls/s, and task launches from a bucket of 100 refilling at 20/s."""
+    20 RunTask calls/s, and task launches from a bucket of 100 refilling at 20/s.
 
-    calls: TokenBucket = field(default_factory=lambda: TokenBucket(20.0, 20.0))
-    tasks: TokenBucket = field(default_factory=lambda: TokenBucket(20.0, 100.0))
+    ``headroom`` keeps the rates a little under the limits: two clocks at exactly the same rate
+    drift, and every call over the limit costs a throttled round trip and a backoff.
+    """
+
+    headroom: float = 0.95
+    calls: TokenBucket = field(init=False)
+    tasks: TokenBucket = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.calls = TokenBucket(RUN_TASK_CALLS_PER_S * self.headroom, RUN_TASK_CALLS_PER_S)
+        self.tasks = TokenBucket(TASK_LAUNCHES_PER_S * self.headroom, TASK_LAUNCH_BURST)
 
     def acquire(self, tasks: int = 1) -> float:
         """Wait for room to launch ``tasks``; returns the seconds waited."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ class FargateEnv:
     faults: Faults
     run_id: str
     env: dict[str, str]
-    monkeypatch: pytest.MonkeyPatch
+    setenv: Callable[[str, str], None]
     runs: int = 0
 
     def run(self, wdl: Path | str, *inputs: str, **cfg: str) -> tuple[int, dict[str, Any]]:
@@ -45,7 +46,7 @@ class FargateEnv:
         from WDL import CLI
 
         for key, value in {**self.env, **cfg}.items():
-            self.monkeypatch.setenv(key, value)
+            self.setenv(key, value)
         FargateContainer._runtime = None
         FargateContainer._global_init = False  # type: ignore[attr-defined]
         self.runs += 1
@@ -70,22 +71,23 @@ class FargateEnv:
         return runtime.launcher
 
 
-@pytest.fixture
-def fargate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FargateEnv]:
-    for key in list(os.environ):
-        if key.startswith("MINIWDL"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+@contextmanager
+def fargate_account(root: Path, setenv: Callable[[str, str], None]) -> Iterator[FargateEnv]:
+    """A moto AWS account with a VPC, an ECS cluster with the Fargate capacity providers, an
+    encrypted EFS with an access point, a log group, and the harness attached to the ECS client
+    the backend will get. ``setenv`` sets environment variables (pytest's monkeypatch in tests)."""
+    setenv("AWS_ACCESS_KEY_ID", "testing")
+    setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    setenv("AWS_DEFAULT_REGION", REGION)
     with mock_aws():
         ec2 = boto3.client("ec2", region_name=REGION)
         subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
         group = ec2.describe_security_groups()["SecurityGroups"][0]["GroupId"]
-        file_system = boto3.client("efs", region_name=REGION).create_file_system(
+        efs_api = boto3.client("efs", region_name=REGION)
+        file_system = efs_api.create_file_system(
             CreationToken="wdl", Encrypted=True, ThroughputMode="elastic"
         )["FileSystemId"]
-        access_point = boto3.client("efs", region_name=REGION).create_access_point(
+        access_point = efs_api.create_access_point(
             FileSystemId=file_system,
             PosixUser={"Uid": 1000, "Gid": 1000},
             RootDirectory={
@@ -99,11 +101,11 @@ def fargate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fargate
         ecs = backend_fargate.new_ecs_client(REGION)
         ecs.create_cluster(clusterName="wdl", capacityProviders=["FARGATE", "FARGATE_SPOT"])
 
-        efs_root = tmp_path / "efs"
+        efs_root = root / "efs"
         efs_root.mkdir()
-        mounts = tmp_path / "mounts"
+        mounts = root / "mounts"
         mounts.write_text(f"{file_system}.efs.{REGION}.amazonaws.com:/ {efs_root} nfs4 rw 0 0\n")
-        home = LocalHome(str(tmp_path / "home"))
+        home = LocalHome(str(root / "home"))
         run_id = "run-fargate"
         env = {
             "MINIWDL__SCHEDULER__CONTAINER_BACKEND": "aws_fargate",
@@ -138,9 +140,22 @@ def fargate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fargate
         faults = Faults()
         harness = FakeFargate(lambda event: handle_ecs_event(event, plane), faults)
         harness.attach(ecs)
-        monkeypatch.setattr(backend_fargate, "new_ecs_client", lambda region: ecs)
-        yield FargateEnv(tmp_path, efs_root, home, ecs, harness, faults, run_id, env, monkeypatch)
-        for arn in harness.running():
-            harness._kill(harness.tasks[arn])
-        FargateContainer._runtime = None
-        FargateContainer._global_init = False  # type: ignore[attr-defined]
+        original = backend_fargate.new_ecs_client
+        backend_fargate.new_ecs_client = lambda region: ecs
+        try:
+            yield FargateEnv(root, efs_root, home, ecs, harness, faults, run_id, env, setenv)
+        finally:
+            backend_fargate.new_ecs_client = original
+            for arn in harness.running():
+                harness._kill(harness.tasks[arn])
+            FargateContainer._runtime = None
+            FargateContainer._global_init = False  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def fargate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FargateEnv]:
+    for key in list(os.environ):
+        if key.startswith("MINIWDL"):
+            monkeypatch.delenv(key)
+    with fargate_account(tmp_path, monkeypatch.setenv) as env:
+        yield env

@@ -29,6 +29,7 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 
 from chalicelib import ecs_events
+from chalicelib.fargate import LaunchLimits
 
 Deliver = Callable[[dict[str, Any]], None]
 
@@ -57,6 +58,7 @@ class Faults:
     reorder_rate: float = 0.0
     spot_interrupt_first_attempt: bool = False
     lose_stopped: Callable[[dict[str, str]], bool] = lambda env: False
+    fargate_limits: bool = False  # answer like ECS past 20 RunTask/s or the 100-task bucket
 
 
 @dataclass
@@ -93,6 +95,10 @@ class FakeFargate:
         self.spot_interruptions = 0
         self.lost_events = 0
         self.delivered = 0
+        self.run_task_attempts = 0
+        self.limit_throttles = 0
+        self.started_at: list[float] = []
+        self._limits = LaunchLimits(headroom=1.0)  # ECS's side: exactly the published limits
         self._lock = threading.Lock()
         self._held: list[dict[str, Any]] = []
 
@@ -112,6 +118,12 @@ class FakeFargate:
         context["harness_request"] = json.loads(json.dumps(params))
 
     def _maybe_fail_run_task(self, **_: Any) -> AWSResponse | None:
+        self.run_task_attempts += 1
+        if self.faults.fargate_limits and not (
+            self._limits.calls.try_take(1) and self._limits.tasks.try_take(1)
+        ):
+            self.limit_throttles += 1
+            return _response(400, {"__type": "ThrottlingException", "message": "Rate exceeded"})
         with self._lock:
             roll = self.random.random()
         if roll < self.faults.throttle_rate:
@@ -137,6 +149,7 @@ class FakeFargate:
             )
             with self._lock:
                 self.tasks[fake.arn] = fake
+                self.started_at.append(time.monotonic())
             threading.Thread(target=self._run, args=(fake,), daemon=True).start()
 
     def _on_stop_task(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
