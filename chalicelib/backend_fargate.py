@@ -43,7 +43,7 @@ from .fargate import (
     client_token,
     ephemeral_storage_gib,
     fit_size,
-    log_stream,
+    log_stream_environment,
 )
 from .launcher import LaunchError, TaskSpec
 from .local_mode import LocalHome
@@ -321,7 +321,10 @@ class FargateContainer(SharedFilesystemContainer):
             run_id=runtime.run_id,
             role=ecs_events.ROLE_TASK,
             command=self.attempt_command(logger, command),
-            environment=self.identity_environment(runtime.run_id),
+            environment={
+                **self.identity_environment(runtime.run_id),
+                **log_stream_environment(runtime.launcher.config),
+            },
             family=runtime.launcher.config.family_prefix,
             container_name=runtime.launcher.config.container_name,
             cpu=size.cpu,
@@ -351,13 +354,7 @@ class FargateContainer(SharedFilesystemContainer):
                 self._interruptions += 1
                 raise Interrupted(f"Fargate could not start the task: {exn}") from exn
             raise wdl_error.RuntimeError(f"Fargate could not start the task: {exn}") from exn
-        logger.info(
-            _(
-                "log stream",
-                group=settings.log_group,
-                stream=log_stream(runtime.launcher.config, record.task_id),
-            )
-        )
+        logger.info(_("log stream", group=settings.log_group, stream=record.log_stream))
         if record.state in (State.PREEMPTED, State.SYSTEM_ERROR):
             self._interruptions += 1
         return attempt_exit_code(record)

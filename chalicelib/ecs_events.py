@@ -29,6 +29,8 @@ ENV_ATTEMPT = "MINIWDL_FARGATE_ATTEMPT"
 ENV_RETURN_CODES = "MINIWDL_FARGATE_RETURN_CODES"
 ENV_STDOUT = "MINIWDL_FARGATE_STDOUT"
 ENV_STDERR = "MINIWDL_FARGATE_STDERR"
+# "<stream prefix>/<container>/": the task id completes the task's awslogs stream name.
+ENV_LOG_STREAM = "MINIWDL_FARGATE_LOG_STREAM"
 
 # ECS stop codes that mean the capacity went away, not that the task failed.
 PREEMPTION_STOP_CODES = frozenset({"TerminationNotice", "SpotInterruption"})
@@ -67,6 +69,7 @@ class TaskEvent:
     return_codes: str = "0"
     stdout: str | None = None
     stderr: str | None = None
+    log_stream: str | None = None
 
     @property
     def stopped(self) -> bool:
@@ -138,6 +141,7 @@ def parse_task_event(event: Mapping[str, Any]) -> TaskEvent | None:
         return_codes=env.get(ENV_RETURN_CODES, "0"),
         stdout=env.get(ENV_STDOUT),
         stderr=env.get(ENV_STDERR),
+        log_stream=env[ENV_LOG_STREAM] + task_id_of(task_arn) if env.get(ENV_LOG_STREAM) else None,
     )
 
 

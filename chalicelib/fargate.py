@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .ecs_events import ENV_LOG_STREAM, started_by
 from .launcher import LaunchError, TaskSpec
 
 MIB = 1024 * 1024
@@ -191,6 +192,12 @@ def log_stream(config: ClusterConfig, task_id: str) -> str:
     return f"{config.log_stream_prefix}/{config.container_name}/{task_id}"
 
 
+def log_stream_environment(config: ClusterConfig) -> dict[str, str]:
+    """Container environment from which every event of the task names its awslogs stream (the
+    stream ends with the task id, which ECS assigns; the group is ``config.log_group``)."""
+    return {ENV_LOG_STREAM: log_stream(config, "")}
+
+
 def client_token(*parts: str) -> str:
     """An idempotency token for one attempt: RunTask retried with it never starts a second
     task (ECS keeps tokens 24 h per cluster)."""
@@ -350,8 +357,6 @@ class EcsLauncher:
         self._definitions_lock = threading.Lock()
 
     def run_task(self, spec: TaskSpec) -> str:
-        from .ecs_events import started_by
-
         definition = self.task_definition_arn(spec.image)
         request = run_task_request(
             spec, self.config, definition, started_by=started_by(spec.role, spec.run_id)

@@ -102,4 +102,5 @@ class TaskRecord(_Item):
     memory: str | None = None
     stdout: str | None = None
     stderr: str | None = None
+    log_stream: str | None = None
     revision: int = 0

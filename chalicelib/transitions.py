@@ -50,6 +50,7 @@ def apply_task_event(current: TaskRecord | None, event: TaskEvent, now: str) -> 
         memory=event.memory or base.memory,
         stdout=event.stdout or base.stdout,
         stderr=event.stderr or base.stderr,
+        log_stream=event.log_stream or base.log_stream,
     )
 
 

@@ -3,6 +3,7 @@ Fargate harness running each task and sending its ECS events to the real status 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -25,14 +26,21 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 def test_scatter_with_directory_and_env_runs_each_task_on_fargate(
-    fargate: FargateEnv, data_dir: Path
+    fargate: FargateEnv, data_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)  # as miniwdl run sets it outside pytest
     code, result = fargate.run(FARGATE_WDL / "scatter_dir_env.wdl", f"data={data_dir}")
     assert code == 0, result
     assert result["outputs"]["scatter_dir_env.lines"] == ["hello a 3", "hello b 3", "hello c 3"]
     tasks = fargate.tasks()
     assert len(tasks) == 3 and all(t.state == State.COMPLETE for t in tasks)
     assert all(t.version == 4 for t in tasks)  # PROVISIONING, PENDING, RUNNING, STOPPED
+    for task in tasks:
+        assert task.log_stream == f"task/task/{task.task_id}"
+        assert (
+            f'stream: "{task.log_stream}"'
+            in (Path(task.stderr or "").parent / "task.log").read_text()
+        )
     counters = fargate.backend_launcher.counters
     assert counters.run_task == 3
     assert counters.register_task_definition == 1  # one image
