@@ -38,6 +38,7 @@ from .fargate import (
     MIB,
     ClusterConfig,
     EcsLauncher,
+    FargateSize,
     Prices,
     SizeError,
     client_token,
@@ -75,7 +76,7 @@ class FargateSettings:
     efs_iam: bool = False
     efs_mountpoint: str = "/mnt/efs"
     assign_public_ip: bool = False
-    region: str = ""
+    region: str = ""  # from_config fills in the AWS SDK's region
     architecture: str = "X86_64"
     task_role_arn: str = ""
     execution_role_arn: str = ""
@@ -111,6 +112,13 @@ class FargateSettings:
             raise ConfigError(f"[{SECTION}] architecture must be X86_64 or ARM64")
         if values.get("architecture") == "ARM64":
             values["prices"] = ARM_PRICES
+        if not values.get("region"):
+            # The log driver needs the region named; default to the one the AWS SDK would use.
+            import boto3
+
+            values["region"] = boto3.session.Session().region_name or ""
+            if not values["region"]:
+                raise ConfigError(f"set [{SECTION}] region (or AWS_DEFAULT_REGION)")
         return cls(**values)
 
     def cluster_config(self) -> ClusterConfig:
@@ -229,8 +237,7 @@ class FargateContainer(SharedFilesystemContainer):
 
     def __init__(self, cfg: config.Loader, run_id: str, host_dir: str) -> None:
         super().__init__(cfg, run_id, host_dir)
-        self._vcpu: float = 0.0
-        self._memory_bytes = 0
+        self._size: FargateSize | None = None
         self._ephemeral_gib: int | None = None
         self._interruptions = 0
 
@@ -281,40 +288,41 @@ class FargateContainer(SharedFilesystemContainer):
     def process_runtime(self, logger: logging.Logger, runtime_eval: dict[str, Value.Base]) -> None:
         """Fargate's sizing from the task's own requests (fractional cpu allowed), checked
         against Fargate's limits before miniwdl would quietly cap them to the "host"."""
-        runtime = self._runtime
-        settings = runtime.settings if runtime else None
+        settings = self._require_runtime().settings
         gpu = runtime_eval.get("gpu")
         if isinstance(gpu, Value.Boolean) and gpu.value:
             raise wdl_error.RuntimeError(f"task {self.run_id} asks for a GPU; Fargate has none")
-        vcpu = (settings.default_cpu_shares if settings else 1024) / 1024
+        vcpu = settings.default_cpu_shares / 1024
         if "cpu" in runtime_eval:
             vcpu = float(runtime_eval["cpu"].coerce(Type.Float()).value)
-        memory = (settings.default_memory_mb if settings else 2048) * MIB
+        memory = settings.default_memory_mb * MIB
         if "memory" in runtime_eval:
             memory = parse_byte_size(str(runtime_eval["memory"].coerce(Type.String()).value))
-        prices = settings.prices if settings else Prices()
         try:
-            fit_size(vcpu, memory, task=self.run_id, prices=prices)
+            self._size = fit_size(vcpu, memory, task=self.run_id, prices=settings.prices)
             self._ephemeral_gib = ephemeral_storage_gib(_disk_bytes(runtime_eval), task=self.run_id)
         except SizeError as exn:
             raise wdl_error.RuntimeError(str(exn)) from None
-        self._vcpu, self._memory_bytes = vcpu, memory
         super().process_runtime(logger, runtime_eval)
 
-    def _run(self, logger: logging.Logger, terminating: Callable[[], bool], command: str) -> int:
-        runtime = self._runtime
-        if runtime is None:
+    @classmethod
+    def _require_runtime(cls) -> _Runtime:
+        if cls._runtime is None:
             raise RuntimeError("the aws_fargate backend was used before global_init")
+        return cls._runtime
+
+    def _run(self, logger: logging.Logger, terminating: Callable[[], bool], command: str) -> int:
+        runtime = self._require_runtime()
         settings = runtime.settings
+        size = self._size
+        if size is None:
+            raise RuntimeError("the aws_fargate backend ran a task before process_runtime")
         mount = settings.efs_mountpoint.rstrip("/") + "/"
         if not self.host_dir.startswith(mount):
             raise wdl_error.RuntimeError(
                 f"the run directory {self.host_dir} is not under [aws_fargate] efs_mountpoint"
                 f" {settings.efs_mountpoint}; run miniwdl with --dir on EFS"
             )
-        size = fit_size(
-            self._vcpu or 1.0, self._memory_bytes or GIB, task=self.run_id, prices=settings.prices
-        )
         spot = int(self.runtime_values.get("preemptible", 0)) > self._interruptions
         image = str(self.runtime_values.get("docker") or "ubuntu:22.04")
         spec = TaskSpec(

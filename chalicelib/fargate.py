@@ -28,15 +28,15 @@ DESCRIBE_BATCH = 100
 DEFAULT_EPHEMERAL_GIB = 20
 MAX_EPHEMERAL_GIB = 200
 
-# Fargate's valid task sizes: cpu units -> (lowest MiB, highest MiB, step MiB).
-_TIERS: dict[int, tuple[int, int, int]] = {
-    256: (512, 2048, 512),
-    512: (1024, 4096, 1024),
-    1024: (2048, 8192, 1024),
-    2048: (4096, 16384, 1024),
-    4096: (8192, 30720, 1024),
-    8192: (16384, 61440, 4096),
-    16384: (32768, 122880, 8192),
+# Fargate's valid task sizes: cpu units -> the memory sizes (MiB) allowed with it.
+_TIERS: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
 }
 MAX_CPU_UNITS = 16384
 MAX_MEMORY_MIB = 122880
@@ -75,11 +75,7 @@ class FargateSize:
 
 def valid_sizes() -> list[FargateSize]:
     """Every valid cpu/memory pair, smallest first."""
-    return [
-        FargateSize(cpu, mem)
-        for cpu, (low, high, step) in _TIERS.items()
-        for mem in range(low, high + 1, step)
-    ]
+    return [FargateSize(cpu, mem) for cpu, sizes in _TIERS.items() for mem in sizes]
 
 
 _SIZES = valid_sizes()
@@ -89,7 +85,7 @@ def fit_size(
     vcpu: float, memory_bytes: int, *, task: str, prices: Prices = Prices()
 ) -> FargateSize:
     """The cheapest valid size with at least ``vcpu`` and ``memory_bytes``."""
-    if vcpu <= 0 or memory_bytes <= 0:
+    if not (math.isfinite(vcpu) and vcpu > 0 and memory_bytes > 0):
         raise SizeError(
             f"task {task}: cpu and memory must be positive"
             f" (cpu {vcpu}, memory {memory_bytes} bytes)"
