@@ -19,6 +19,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from WDL import Error as wdl_error
@@ -224,8 +225,9 @@ def _jsonable(value: Any) -> Any:
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_jsonable(v) for v in value]
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
+    if isinstance(value, datetime):
+        stamp = value.astimezone(UTC).isoformat(timespec="milliseconds")
+        return stamp.replace("+00:00", "Z")  # the form events and records use
     return value
 
 
@@ -385,6 +387,9 @@ def _reconciler(plane: ControlPlane, launcher: EcsLauncher) -> Callable[[list[st
     return reconcile
 
 
+_UNITS = {"k": "K", "m": "M", "g": "G", "t": "T", "ki": "Ki", "mi": "Mi", "gi": "Gi", "ti": "Ti"}
+
+
 def _disk_bytes(runtime_eval: Mapping[str, Value.Base]) -> int | None:
     """The largest size named by WDL ``disks``/``disk`` ("100 GiB", "local-disk 100 SSD", 100)."""
     value = runtime_eval.get("disks", runtime_eval.get("disk"))
@@ -400,17 +405,11 @@ def _disk_bytes(runtime_eval: Mapping[str, Value.Base]) -> int | None:
     for spec in text.split(","):
         words = spec.split()
         numbers = [w for w in words if w.replace(".", "", 1).isdigit()]
-        units = [
-            w
-            for w in words
-            if w.lower().rstrip("b") in ("k", "m", "g", "t", "ki", "mi", "gi", "ti")
-        ]
         if not numbers:
             continue
-        try:
-            size = parse_byte_size(numbers[0] + (units[0] if units else "GiB"))
-        except ValueError:
-            continue
+        # WDL units are case-sensitive in miniwdl ("GiB"); accept "gib"/"GB"/"g" alike.
+        units = [_UNITS[w.lower().rstrip("b")] for w in words if w.lower().rstrip("b") in _UNITS]
+        size = parse_byte_size(numbers[0] + (units[0] if units else "GiB"))
         best = max(best, size)
     return best or None
 

@@ -715,6 +715,8 @@ def test_task_definition_has_a_log_region_when_region_is_not_configured(loader, 
         (Value.String("local-disk 100 SSD"), 100 * GIB),
         (Value.String("local-disk 100 HDD"), 100 * GIB),
         (Value.String("50 GiB"), 50 * GIB),
+        (Value.String("50 gib"), 50 * GIB),
+        (Value.String("local-disk 2 tb"), 2 * 10**12),
         (Value.String("250"), 250 * GIB),
         (Value.Int(30), 30 * GIB),
         (
@@ -776,6 +778,7 @@ def test_record_from_description_complete():
     assert record.task_id == "0123456789abcdef"
     assert record.exit_code == 0
     assert isinstance(record.stopped_at, str)
+    assert record.stopped_at == "2024-05-01T12:03:00.250Z"  # the form events use
     stopped = datetime.fromisoformat(record.stopped_at.replace("Z", "+00:00"))
     assert stopped == datetime(2024, 5, 1, 12, 3, 0, 250000, tzinfo=UTC)
     assert record.log_stream is None  # no stream environment in this description
