@@ -370,12 +370,15 @@ class FargateContainer(SharedFilesystemContainer):
         return attempt_exit_code(record)
 
 
-def new_ecs_client(region: str) -> Any:
-    """An ECS client whose throttled calls botocore retries with backoff and jitter."""
+def new_ecs_client(region: str, max_attempts: int = 20) -> Any:
+    """An ECS client whose throttled calls botocore retries with backoff and jitter (standard
+    mode: exponential, capped at 20 s a wait; 20 attempts ride out minutes of throttling)."""
     import boto3
     from botocore.config import Config
 
-    retry = Config(retries={"mode": "standard", "max_attempts": 10}, max_pool_connections=64)
+    retry = Config(
+        retries={"mode": "standard", "total_max_attempts": max_attempts}, max_pool_connections=64
+    )
     return boto3.client("ecs", region_name=region or None, config=retry)
 
 

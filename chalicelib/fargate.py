@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from .ecs_events import ENV_LOG_STREAM, started_by
 from .launcher import LaunchError, TaskSpec
 
@@ -40,6 +42,8 @@ _TIERS: dict[int, tuple[int, ...]] = {
 }
 MAX_CPU_UNITS = 16384
 MAX_MEMORY_MIB = 122880
+
+_THROTTLED = frozenset({"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"})
 
 # Stop reasons and failure reasons that mean "the capacity was not there", not "the task failed".
 _TRANSIENT_FAILURES = ("capacity is unavailable", "resource:", "timeout", "throttl", "agent")
@@ -353,13 +357,21 @@ class EcsLauncher:
         self._definitions_lock = threading.Lock()
 
     def run_task(self, spec: TaskSpec) -> str:
-        definition = self.task_definition_arn(spec.image)
+        try:
+            definition = self.task_definition_arn(spec.image)
+        except (ClientError, BotoCoreError) as exn:
+            raise LaunchError(f"no task definition for {spec.image}: {exn}") from exn
         request = run_task_request(
             spec, self.config, definition, started_by=started_by(spec.role, spec.run_id)
         )
         self.limits.acquire(1)
         self.counters.run_task += 1
-        response = self.ecs.run_task(**request)
+        try:
+            response = self.ecs.run_task(**request)
+        except ClientError as exn:
+            code = exn.response.get("Error", {}).get("Code", "")
+            # botocore's retry mode already backed off and retried throttled calls.
+            raise LaunchError(f"RunTask failed: {exn}", transient=code in _THROTTLED) from exn
         failures = response.get("failures") or []
         tasks = response.get("tasks") or []
         if failures or not tasks:
