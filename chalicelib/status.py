@@ -11,16 +11,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from . import ecs_events
 from .launcher import Launcher
-from .notifications import Notifier, run_notification, task_notification
+from .notifications import Notification, Notifier, run_notification, task_notification
 from .records import RunRecord, TaskRecord, utc_now
 from .store import NotFound, Store, update_run, update_task
 from .transitions import apply_orchestrator_event, apply_task_event, tasks_to_stop
 
 log = logging.getLogger(__name__)
+R = TypeVar("R", RunRecord, TaskRecord)
 
 
 @dataclass
@@ -51,25 +52,25 @@ def change_run(
     plane: ControlPlane, run_id: str, decide: Callable[[RunRecord], RunRecord | None]
 ) -> RunRecord | None:
     """Write a run decision and announce a state change; returns the new record or None."""
-    changed = update_run(plane.store, run_id, decide)
-    if changed is None:
-        return None
-    old, new = changed
-    note = run_notification(old, new)
-    if note is not None:
-        plane.notifier.publish([note])
-    return new
+    return _announced(plane, update_run(plane.store, run_id, decide), run_notification)
 
 
 def change_task(
     plane: ControlPlane, task_id: str, decide: Callable[[TaskRecord | None], TaskRecord | None]
 ) -> TaskRecord | None:
     """Write a task decision and announce a state change; returns the new record or None."""
-    changed = update_task(plane.store, task_id, decide)
+    return _announced(plane, update_task(plane.store, task_id, decide), task_notification)
+
+
+def _announced(
+    plane: ControlPlane,
+    changed: tuple[R | None, R] | None,
+    describe: Callable[[R | None, R], Notification | None],
+) -> R | None:
     if changed is None:
         return None
     old, new = changed
-    note = task_notification(old, new)
+    note = describe(old, new)
     if note is not None:
         plane.notifier.publish([note])
     return new
