@@ -65,6 +65,8 @@ class LocalLauncher:
         self.on_event = on_event
         self.detach = detach
         self.stop_grace_seconds = stop_grace_seconds
+        self._watched: dict[str, _LocalTask] = {}
+        self._watched_lock = threading.Lock()
         os.makedirs(state_dir, exist_ok=True)
 
     # the Launcher port
@@ -74,6 +76,7 @@ class LocalLauncher:
         if self.detach:
             return self._run_detached(task_id, spec)
         task = _LocalTask(self, task_id, spec)
+        self._watch(task)
         task.start()
         return task.arn
 
@@ -85,6 +88,7 @@ class LocalLauncher:
         process group, SIGKILL after the grace period), so a stop needs no one but this agent.
         """
         task = _LocalTask(self, task_id, spec, agent=True)
+        self._watch(task)
 
         def on_sigterm(_signum: int, _frame: Any) -> None:
             if task.proc is not None:
@@ -104,6 +108,13 @@ class LocalLauncher:
 
     def stop_task(self, task_arn: str, reason: str) -> None:
         task_id = ecs_events.task_id_of(task_arn)
+        with self._watched_lock:
+            own = self._watched.get(task_id)
+        if own is not None:
+            own.stop_reason = reason
+            if own.proc is not None:
+                self._terminate(own.proc.pid, own.start_ticks, wait=False)
+            return  # else start() sees stop_reason once the process exists
         state = self._read_state(task_id)
         if state is None:
             return
@@ -122,6 +133,14 @@ class LocalLauncher:
             _LocalTask.from_state(self, task_id, state).report_orphan_stopped(reason)
 
     # internals
+
+    def _watch(self, task: _LocalTask) -> None:
+        with self._watched_lock:
+            self._watched[task.task_id] = task
+
+    def _unwatch(self, task_id: str) -> None:
+        with self._watched_lock:
+            self._watched.pop(task_id, None)
 
     def _terminate(self, pid: Any, ticks: Any, *, wait: bool) -> None:
         """SIGTERM the task's process group, SIGKILL it after the grace period. ``wait`` blocks
@@ -186,6 +205,7 @@ class _LocalTask:
         self.started_at: str | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.start_ticks: int | None = None
+        self.stop_reason: str | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -214,7 +234,7 @@ class _LocalTask:
             return False
         self.started_at = utc_now()
         self._emit("RUNNING", "RUNNING")
-        if os.path.exists(self.launcher._path(self.task_id, "stop")):
+        if self._stop_requested() is not None:
             # A stop asked for while the process was starting (it had no pid to signal yet).
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
@@ -229,14 +249,14 @@ class _LocalTask:
         exit_code = self.proc.wait()
         if exit_code < 0:  # killed by a signal: report it as a shell would
             exit_code = 128 - exit_code
-        stop = _read_json(self.launcher._path(self.task_id, "stop"))
-        if stop is not None:
+        stop_reason = self._stop_requested()
+        if stop_reason is not None:
             self._emit(
                 "STOPPED",
                 "STOPPED",
                 exit_code=exit_code,
                 stop_code=ecs_events.USER_STOP_CODE,
-                stopped_reason=str(stop.get("reason", "Task stopped by user")),
+                stopped_reason=stop_reason,
             )
         else:
             self._emit(
@@ -247,6 +267,15 @@ class _LocalTask:
                 stopped_reason="Essential container in task exited",
             )
         return exit_code
+
+    def _stop_requested(self) -> str | None:
+        """Why a stop was asked for (here, or by another process through the stop file)."""
+        if self.stop_reason is not None:
+            return self.stop_reason
+        path = self.launcher._path(self.task_id, "stop")
+        if not os.path.exists(path):
+            return None
+        return str((_read_json(path) or {}).get("reason", "Task stopped by user"))
 
     def report_orphan_stopped(self, reason: str) -> None:
         """Report STOPPED for a task whose watcher is gone (e.g. its orchestrator was killed)."""
@@ -294,8 +323,8 @@ class _LocalTask:
                 timestamps["stoppedAt"] = now
             if last_status == "STOPPED":
                 self._forget()
-            else:
-                self._save_state()
+            elif last_status == "RUNNING":
+                self._save_state()  # now that there is a pid, other processes can stop it
             event = ecs_events.task_state_change(
                 task_arn=self.arn,
                 cluster_arn=CLUSTER_ARN,
@@ -323,13 +352,16 @@ class _LocalTask:
 
     def _forget(self) -> None:
         """A stopped task needs no state: stopping it again is a no-op, as on ECS."""
-        for kind in ("json", "spec", "stop"):
+        self.launcher._unwatch(self.task_id)
+        kinds = ("json", "spec", "stop") if self.agent else ("json", "stop")
+        for kind in kinds:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.launcher._path(self.task_id, kind))
-        agent_log = self.launcher._path(self.task_id, "agent.log")
-        with contextlib.suppress(OSError):
-            if os.path.getsize(agent_log) == 0:
-                os.unlink(agent_log)
+        if self.agent:
+            agent_log = self.launcher._path(self.task_id, "agent.log")
+            with contextlib.suppress(OSError):
+                if os.path.getsize(agent_log) == 0:
+                    os.unlink(agent_log)
 
     def _save_state(self) -> None:
         pid = self.proc.pid if self.proc is not None else None

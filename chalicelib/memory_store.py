@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 
 from .records import RunRecord, TaskRecord
-from .states import State
+from .states import State, is_terminal
 from .store import MAX_PAGE_SIZE, ChangeCounter, RunExists
 
 
@@ -25,9 +25,6 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._changes = ChangeCounter()
 
-    def _wrote(self) -> None:
-        self._changes.bump()
-
     def wait_for_change(self, seen: int, timeout: float) -> int:
         return self._changes.wait(seen, timeout)
 
@@ -36,7 +33,6 @@ class MemoryStore:
             if run.run_id in self._runs:
                 raise RunExists(run.run_id)
             self._runs[run.run_id] = run
-            self._wrote()
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._lock:
@@ -48,7 +44,6 @@ class MemoryStore:
             if current is None or current.revision != expected_revision:
                 return False
             self._runs[run.run_id] = run
-            self._wrote()
             return True
 
     def list_runs(
@@ -89,8 +84,9 @@ class MemoryStore:
             if stored != expected_revision:
                 return False
             self._tasks[task.task_id] = task
-            self._wrote()
-            return True
+        if is_terminal(task.state):
+            self._changes.bump()
+        return True
 
     def list_tasks(self, run_id: str) -> list[TaskRecord]:
         with self._lock:

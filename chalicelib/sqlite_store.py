@@ -16,7 +16,7 @@ import threading
 from collections.abc import Sequence
 
 from .records import RunRecord, TaskRecord
-from .states import State
+from .states import State, is_terminal
 from .store import MAX_PAGE_SIZE, ChangeCounter, RunExists
 
 _SCHEMA = """
@@ -58,11 +58,11 @@ class SqliteStore:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
-    def _change(self, sql: str, params: tuple[object, ...]) -> bool:
-        """Run one write; True if it changed a row (then waiters are woken)."""
+    def _change(self, sql: str, params: tuple[object, ...], *, task_end: bool = False) -> bool:
+        """Run one write; True if it changed a row. A ``task_end`` wakes waiters."""
         with self._lock:
             changed = self._conn.execute(sql, params).rowcount == 1
-        if changed:
+        if changed and task_end:
             self._changes.bump()
         return changed
 
@@ -131,10 +131,12 @@ class SqliteStore:
             return self._change(
                 "INSERT OR IGNORE INTO tasks (task_id, run_id, revision, item) VALUES (?,?,?,?)",
                 (task.task_id, task.run_id, task.revision, _dump(task)),
+                task_end=is_terminal(task.state),
             )
         return self._change(
             "UPDATE tasks SET revision = ?, item = ? WHERE task_id = ? AND revision = ?",
             (task.revision, _dump(task), task.task_id, expected_revision),
+            task_end=is_terminal(task.state),
         )
 
     def list_tasks(self, run_id: str) -> list[TaskRecord]:

@@ -59,24 +59,25 @@ class Store(Protocol):
         """All tasks of a run, oldest first."""
 
     def wait_for_change(self, seen: int, timeout: float) -> int:
-        """Block until this process's change counter differs from ``seen``, or ``timeout``
-        seconds pass; returns the counter.
+        """Block until this process's count of task ends differs from ``seen``, or ``timeout``
+        seconds pass; returns the count.
 
-        Lets a waiter re-read as soon as an in-process event was recorded, without missing one
-        that landed between its read and its wait. Adapters that cannot know sleep ``timeout``
-        and return ``seen + 1``.
+        A task end is a task record written as terminal by this process. Lets a waiter re-read
+        as soon as an in-process event ended a task, without missing one that landed between
+        its read and its wait. Adapters that cannot know sleep ``timeout`` and return
+        ``seen + 1``.
         """
 
 
 class ChangeCounter:
-    """Counts this process's writes to a store, so ``Store.wait_for_change`` can wake waiters."""
+    """Counts this process's task ends, so ``Store.wait_for_change`` can wake waiters."""
 
     def __init__(self) -> None:
         self._count = 0
         self._cv = threading.Condition()
 
     def bump(self) -> None:
-        """Record a write and wake every waiter."""
+        """Record a task end and wake every waiter."""
         with self._cv:
             self._count += 1
             self._cv.notify_all()

@@ -277,9 +277,9 @@ def test_list_tasks_sees_updates(store) -> None:
 # wait_for_change
 
 
-def test_wait_for_change_returns_at_once_after_a_write(store) -> None:
+def test_wait_for_change_returns_at_once_after_a_task_ends(store) -> None:
     seen = store.wait_for_change(-1, 0)
-    store.create_run(make_run())
+    store.put_task(make_task("t1", state=State.COMPLETE), None)
     start = time.monotonic()
     now = store.wait_for_change(seen, 5.0)
     assert time.monotonic() - start < 1.0
@@ -295,12 +295,19 @@ def test_wait_for_change_times_out_without_a_write(store) -> None:
     assert result == seen
 
 
-def test_wait_for_change_wakes_on_a_write_from_another_thread(store) -> None:
+def test_wait_for_change_ignores_writes_that_end_no_task(store) -> None:
+    seen = store.wait_for_change(-1, 0)
+    store.create_run(make_run())
+    store.put_task(make_task("t1", state=State.RUNNING), None)
+    assert store.wait_for_change(seen, 0.05) == seen
+
+
+def test_wait_for_change_wakes_on_a_task_end_from_another_thread(store) -> None:
     seen = store.wait_for_change(-1, 0)
 
     def write() -> None:
         time.sleep(0.05)
-        store.put_task(make_task("t1"), None)
+        store.put_task(make_task("t1", state=State.EXECUTOR_ERROR), None)
 
     writer = threading.Thread(target=write)
     start = time.monotonic()
