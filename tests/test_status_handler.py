@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from events import ecs_event as shared_ecs_event
 
 from chalicelib import ecs_events
 from chalicelib.launcher import LaunchError, TaskSpec
@@ -55,21 +56,13 @@ def ecs_event(
     stopped_reason: str | None = None,
     call_id: str | None = None,
 ) -> dict[str, Any]:
-    env = {ecs_events.ENV_RUN_ID: run_id}
-    if role == ecs_events.ROLE_TASK:
-        env[ecs_events.ENV_CALL_ID] = call_id or f"call-{task_id}"
-        env[ecs_events.ENV_ATTEMPT] = "1"
-    return ecs_events.task_state_change(
-        task_arn=arn(task_id),
-        cluster_arn="arn:aws:ecs:us-east-1:123456789012:cluster/cluster",
-        task_definition_arn="arn:aws:ecs:us-east-1:123456789012:task-definition/t:1",
-        started_by_value=ecs_events.started_by(role, run_id),
-        group="family:t",
-        version=version,
-        last_status=last_status,
-        desired_status="STOPPED" if last_status == "STOPPED" else "RUNNING",
-        container_name="main",
-        environment=env,
+    return shared_ecs_event(
+        arn(task_id),
+        version,
+        last_status,
+        role=role,
+        run_id=run_id,
+        call_id=call_id or f"call-{task_id}",
         exit_code=exit_code,
         stop_code=stop_code,
         stopped_reason=stopped_reason,

@@ -8,6 +8,7 @@ from functools import reduce
 from typing import Any
 
 import pytest
+from events import ecs_event
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -49,21 +50,14 @@ def event(
     attempt: int = 1,
     timestamps: dict[str, str] | None = None,
 ) -> TaskEvent:
-    env = {ecs_events.ENV_RUN_ID: run_id}
-    if role == ecs_events.ROLE_TASK:
-        env[ecs_events.ENV_CALL_ID] = call_id
-        env[ecs_events.ENV_ATTEMPT] = str(attempt)
-    raw = ecs_events.task_state_change(
-        task_arn=task_arn,
-        cluster_arn="arn:aws:ecs:local:000000000000:cluster/miniwdl-fargate-local",
-        task_definition_arn="arn:aws:ecs:local:000000000000:task-definition/t:1",
-        started_by_value=ecs_events.started_by(role, run_id),
-        group="family:t",
-        version=version,
-        last_status=last_status,
-        desired_status="STOPPED" if last_status == "STOPPED" else "RUNNING",
-        container_name="main",
-        environment=env,
+    raw = ecs_event(
+        task_arn,
+        version,
+        last_status,
+        role=role,
+        run_id=run_id,
+        call_id=call_id,
+        attempt=attempt,
         exit_code=exit_code,
         stop_code=stop_code,
         stopped_reason=stopped_reason,
