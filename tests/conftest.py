@@ -2,19 +2,45 @@
 
 from __future__ import annotations
 
-import pytest
+import threading
 
+import boto3
+import pytest
+from moto import mock_aws
+
+from chalicelib.dynamodb_store import DynamoDbStore, table_definition
 from chalicelib.memory_store import MemoryStore
 from chalicelib.sqlite_store import SqliteStore
 
 
-# The DynamoDB adapter joins this parametrization when it is built.
-@pytest.fixture(params=["sqlite", "memory"])
-def store(request, tmp_path):
-    """Every Store adapter, fresh for each test."""
+@pytest.fixture(params=["sqlite", "memory", "dynamodb"])
+def store(request, tmp_path, monkeypatch):
+    """Every Store adapter, fresh for each test (DynamoDB on moto)."""
     if request.param == "sqlite":
-        return SqliteStore(str(tmp_path / "s.sqlite3"))
-    return MemoryStore()
+        yield SqliteStore(str(tmp_path / "s.sqlite3"))
+    elif request.param == "memory":
+        yield MemoryStore()
+    else:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        with mock_aws():
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            client.create_table(**table_definition("runs"))
+            yield DynamoDbStore(_atomic_writes(client), "runs")
+
+
+def _atomic_writes(client):
+    """moto checks a ConditionExpression and writes in two steps that threads can interleave;
+    DynamoDB does both atomically. Serialise moto's writes so the contract tests test ours."""
+    lock = threading.Lock()
+    put_item = client.put_item
+
+    def atomic_put_item(**kwargs):
+        with lock:
+            return put_item(**kwargs)
+
+    client.put_item = atomic_put_item
+    return client
 
 
 # The moto account + fake Fargate harness fixture, for the aws_fargate tests.

@@ -1,0 +1,282 @@
+"""The AWS store adapter: runs and tasks in one on-demand DynamoDB table.
+
+Items (each carries the whole record as JSON in ``item``, and a TTL attribute ``expires_at``):
+  run   pk "RUN#<run_id>"   sk "RUN"
+  task  pk "TASK#<task_id>" sk "TASK"
+Indexes:
+  by_time   gsi1pk "RUNS#<shard>"          gsi1sk "<created_at>#<run_id>"  runs, newest first
+  by_state  gsi2pk "STATE#<state>#<shard>" gsi2sk "<created_at>#<run_id>"  runs of one state
+  by_run    gsi3pk "RUN#<run_id>"          gsi3sk "<created_at>#<task_id>" a run's tasks
+Runs spread over ``SHARDS`` partitions per index (by a hash of the run id): an index keyed on
+time or on a state alone would put every submission in one hot partition. Listing reads each
+shard and merges. Every write is conditional on the record's ``revision``; TTL deletion is lazy,
+so expired items are filtered out on read.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .records import RunRecord, TaskRecord
+from .states import State, is_terminal
+from .store import MAX_PAGE_SIZE, ChangeCounter, RunExists
+
+SHARDS = 8
+BATCH_GET = 100
+MAX_ITEM_BYTES = 350_000  # DynamoDB's limit is 400 KB per item, attribute names included
+DEFAULT_RETENTION_DAYS = 90
+
+_INDEXES = (
+    ("by_time", "gsi1pk", "gsi1sk"),
+    ("by_state", "gsi2pk", "gsi2sk"),
+    ("by_run", "gsi3pk", "gsi3sk"),
+)
+
+
+def table_definition(name: str) -> dict[str, Any]:
+    """The CreateTable request for the store's table (tests and tooling; the stack declares the
+    same table in CloudFormation)."""
+    keys = ["pk", "sk"] + [k for _name, pk, sk in _INDEXES for k in (pk, sk)]
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": k, "AttributeType": "S"} for k in keys],
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": index,
+                "KeySchema": [
+                    {"AttributeName": pk, "KeyType": "HASH"},
+                    {"AttributeName": sk, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index, pk, sk in _INDEXES
+        ],
+    }
+
+
+class DynamoDbStore:
+    """``Store`` over a DynamoDB table (``client`` is a boto3 DynamoDB client)."""
+
+    def __init__(
+        self, client: Any, table: str, *, retention_days: float = DEFAULT_RETENTION_DAYS
+    ) -> None:
+        self.client = client
+        self.table = table
+        self.retention_seconds = retention_days * 86400
+        self._changes = ChangeCounter()
+
+    # runs
+
+    def create_run(self, run: RunRecord) -> None:
+        if not self._put(self._run_item(run), "attribute_not_exists(pk)", {}):
+            raise RunExists(run.run_id)
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        item = self._get(_run_key(run_id))
+        return RunRecord.from_item(item) if item is not None else None
+
+    def put_run(self, run: RunRecord, expected_revision: int) -> bool:
+        return self._put(
+            self._run_item(run), "revision = :expected", {":expected": _n(expected_revision)}
+        )
+
+    def list_runs(
+        self, *, state: State | None = None, page_size: int = 50, page_token: str = ""
+    ) -> tuple[list[RunRecord], str]:
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        after = _decode_token(page_token) if page_token else None
+        index, pk_name, sk_name = _INDEXES[1] if state is not None else _INDEXES[0]
+        found: list[RunRecord] = []
+        more = False
+        for shard in range(SHARDS):
+            partition = f"STATE#{state.value}#{shard}" if state is not None else f"RUNS#{shard}"
+            condition = f"{pk_name} = :pk"
+            values: dict[str, Any] = {":pk": {"S": partition}}
+            if after is not None:
+                condition += f" AND {sk_name} < :after"
+                values[":after"] = {"S": after}
+            response = self.client.query(
+                TableName=self.table,
+                IndexName=index,
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                ScanIndexForward=False,
+                Limit=page_size + 1,
+            )
+            more = more or "LastEvaluatedKey" in response
+            found += [RunRecord.from_item(i) for i in map(self._live, response["Items"]) if i]
+        found.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
+        page = found[:page_size]
+        more = more or len(found) > page_size
+        token = (
+            _encode_token(_sort_key(page[-1].created_at, page[-1].run_id)) if more and page else ""
+        )
+        return page, token
+
+    # tasks
+
+    def get_task(self, task_id: str) -> TaskRecord | None:
+        item = self._get(_task_key(task_id))
+        return TaskRecord.from_item(item) if item is not None else None
+
+    def get_tasks(self, task_ids: Sequence[str]) -> list[TaskRecord]:
+        found: list[TaskRecord] = []
+        unique = list(dict.fromkeys(task_ids))
+        for start in range(0, len(unique), BATCH_GET):
+            keys = [_task_key(t) for t in unique[start : start + BATCH_GET]]
+            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+            for attempt in range(8):
+                response = self.client.batch_get_item(RequestItems=request)
+                for raw in response["Responses"].get(self.table, []):
+                    item = self._live(raw)
+                    if item is not None:
+                        found.append(TaskRecord.from_item(item))
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(0.05 * 2**attempt)  # throttled keys: back off, read the rest
+            else:
+                raise RuntimeError(f"DynamoDB left {len(request[self.table]['Keys'])} keys unread")
+        return found
+
+    def put_task(self, task: TaskRecord, expected_revision: int | None) -> bool:
+        if expected_revision is None:
+            written = self._put(self._task_item(task), "attribute_not_exists(pk)", {})
+        else:
+            written = self._put(
+                self._task_item(task), "revision = :expected", {":expected": _n(expected_revision)}
+            )
+        if written and is_terminal(task.state):
+            self._changes.bump()
+        return written
+
+    def list_tasks(self, run_id: str) -> list[TaskRecord]:
+        tasks: list[TaskRecord] = []
+        start: dict[str, Any] | None = None
+        while True:
+            request: dict[str, Any] = {
+                "TableName": self.table,
+                "IndexName": "by_run",
+                "KeyConditionExpression": "gsi3pk = :run",
+                "ExpressionAttributeValues": {":run": {"S": f"RUN#{run_id}"}},
+            }
+            if start:
+                request["ExclusiveStartKey"] = start
+            response = self.client.query(**request)
+            tasks += [TaskRecord.from_item(i) for i in map(self._live, response["Items"]) if i]
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return tasks
+
+    def wait_for_change(self, seen: int, timeout: float) -> int:
+        # On AWS task records are written by the status Lambda, so this mostly waits out the
+        # timeout; task ends written by this process still wake waiters at once.
+        return self._changes.wait(seen, timeout)
+
+    # items
+
+    def _run_item(self, run: RunRecord) -> dict[str, Any]:
+        shard = _shard(run.run_id)
+        order = _sort_key(run.created_at, run.run_id)
+        return {
+            **self._common(_run_key(run.run_id), run.to_item(), run.revision),
+            "gsi1pk": {"S": f"RUNS#{shard}"},
+            "gsi1sk": {"S": order},
+            "gsi2pk": {"S": f"STATE#{run.state.value}#{shard}"},
+            "gsi2sk": {"S": order},
+        }
+
+    def _task_item(self, task: TaskRecord) -> dict[str, Any]:
+        return {
+            **self._common(_task_key(task.task_id), task.to_item(), task.revision),
+            "gsi3pk": {"S": f"RUN#{task.run_id}"},
+            "gsi3sk": {"S": _sort_key(task.created_at or "", task.task_id)},
+        }
+
+    def _common(self, key: dict[str, Any], record: dict[str, Any], revision: int) -> dict[str, Any]:
+        body = json.dumps(record, separators=(",", ":"))
+        if len(body) > MAX_ITEM_BYTES:
+            raise ValueError(
+                f"record {key['pk']['S']} is {len(body)} bytes, over DynamoDB's item limit"
+            )
+        return {
+            **key,
+            "item": {"S": body},
+            "revision": _n(revision),
+            "expires_at": _n(int(time.time() + self.retention_seconds)),
+        }
+
+    def _put(self, item: dict[str, Any], condition: str, values: dict[str, Any]) -> bool:
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "Item": item,
+            "ConditionExpression": condition,
+        }
+        if values:
+            request["ExpressionAttributeValues"] = values
+        try:
+            self.client.put_item(**request)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        response = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True)
+        return self._live(response.get("Item"))
+
+    def _live(self, raw: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The record in an item, or None if there is none or its TTL has passed."""
+        if not raw:
+            return None
+        expires = raw.get("expires_at", {}).get("N")
+        if expires is not None and int(expires) <= time.time():
+            return None
+        record: dict[str, Any] = json.loads(raw["item"]["S"])
+        return record
+
+
+def _run_key(run_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"RUN#{run_id}"}, "sk": {"S": "RUN"}}
+
+
+def _task_key(task_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"TASK#{task_id}"}, "sk": {"S": "TASK"}}
+
+
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _shard(run_id: str) -> int:
+    return int(hashlib.sha256(run_id.encode()).hexdigest(), 16) % SHARDS
+
+
+def _sort_key(created_at: str, ident: str) -> str:
+    return f"{created_at}#{ident}"
+
+
+def _encode_token(sort_key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"before": sort_key}).encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> str:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        before = decoded["before"] if isinstance(decoded, dict) else None
+        if not isinstance(before, str) or "#" not in before:
+            raise TypeError
+        return before
+    except (ValueError, TypeError, KeyError):
+        raise ValueError(f"invalid page_token {token!r}") from None
