@@ -62,6 +62,7 @@ class Prices:
     gb_hour: float = 0.004445
 
 
+X86_PRICES = Prices()
 ARM_PRICES = Prices(vcpu_hour=0.03238, gb_hour=0.00356)
 
 
@@ -86,7 +87,7 @@ _SIZES = valid_sizes()
 
 
 def fit_size(
-    vcpu: float, memory_bytes: int, *, task: str, prices: Prices = Prices()
+    vcpu: float, memory_bytes: int, *, task: str, prices: Prices = X86_PRICES
 ) -> FargateSize:
     """The cheapest valid size with at least ``vcpu`` and ``memory_bytes``."""
     if not (math.isfinite(vcpu) and vcpu > 0 and memory_bytes > 0):
@@ -105,7 +106,7 @@ def fit_size(
     return min(fitting, key=lambda s: (hourly_cost(s, prices), s))
 
 
-def hourly_cost(size: FargateSize, prices: Prices = Prices()) -> float:
+def hourly_cost(size: FargateSize, prices: Prices = X86_PRICES) -> float:
     """The size's price per hour."""
     return size.vcpu * prices.vcpu_hour + size.memory_mib / 1024 * prices.gb_hour
 
