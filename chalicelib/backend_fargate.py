@@ -46,6 +46,7 @@ from .fargate import (
     ephemeral_storage_gib,
     fit_size,
     log_stream_environment,
+    new_ecs_client,
 )
 from .launcher import LaunchError, TaskSpec
 from .local_mode import LocalHome
@@ -368,18 +369,6 @@ class FargateContainer(SharedFilesystemContainer):
         if record.state in (State.PREEMPTED, State.SYSTEM_ERROR):
             self._interruptions += 1
         return attempt_exit_code(record)
-
-
-def new_ecs_client(region: str, max_attempts: int = 20) -> Any:
-    """An ECS client whose throttled calls botocore retries with backoff and jitter (standard
-    mode: exponential, capped at 20 s a wait; 20 attempts ride out minutes of throttling)."""
-    import boto3
-    from botocore.config import Config
-
-    retry = Config(
-        retries={"mode": "standard", "total_max_attempts": max_attempts}, max_pool_connections=64
-    )
-    return boto3.client("ecs", region_name=region or None, config=retry)
 
 
 def _reconciler(plane: ControlPlane, launcher: EcsLauncher) -> Callable[[list[str]], None]:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .ecs_events import ENV_LOG_STREAM, started_by
@@ -249,6 +250,17 @@ def run_task_request(
     if spec.client_token:
         request["clientToken"] = spec.client_token[:MAX_CLIENT_TOKEN]
     return request
+
+
+def new_ecs_client(region: str, max_attempts: int = 20) -> Any:
+    """An ECS client whose throttled calls botocore retries with backoff and jitter (standard
+    mode: exponential, capped at 20 s a wait; 20 attempts ride out minutes of throttling)."""
+    import boto3
+
+    retry = Config(
+        retries={"mode": "standard", "total_max_attempts": max_attempts}, max_pool_connections=64
+    )
+    return boto3.client("ecs", region_name=region or None, config=retry)
 
 
 def is_transient_failure(reason: str) -> bool:
