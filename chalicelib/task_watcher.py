@@ -3,8 +3,8 @@
 One ``TaskWatcher`` per process serves every waiting task: each round is one batched read (at
 most ``BATCH`` ids a read) for all of them, whatever their number. The records come from a
 ``TaskSource``: normally the store, which the status handler keeps up to date from ECS events.
-Rounds run when the store reports a write made in this process (the local mode's events land
-here), or every ``interval`` seconds otherwise.
+Rounds run when the store reports a task end recorded in this process (the local mode's events
+land here), or every ``interval`` seconds otherwise.
 
 Events can be lost. A task whose record has not changed for ``reconcile_after`` seconds is handed
 to ``reconcile`` (e.g. a batched DescribeTasks fed back through the handler), which repairs its
