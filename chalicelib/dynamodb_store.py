@@ -15,7 +15,6 @@ so expired items are filtered out on read.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import time
@@ -24,7 +23,13 @@ from typing import Any
 
 from .records import RunRecord, TaskRecord
 from .states import State, is_terminal
-from .store import MAX_PAGE_SIZE, ChangeCounter, RunExists
+from .store import (
+    MAX_PAGE_SIZE,
+    ChangeCounter,
+    RunExists,
+    decode_page_token,
+    encode_page_token,
+)
 
 SHARDS = 8
 BATCH_GET = 100
@@ -95,7 +100,7 @@ class DynamoDbStore:
     ) -> tuple[list[RunRecord], str]:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-        after = _decode_token(page_token) if page_token else None
+        after = _sort_key(*decode_page_token(page_token)) if page_token else None
         index, pk_name, sk_name = _INDEXES[1] if state is not None else _INDEXES[0]
         found: list[RunRecord] = []
         more = False
@@ -119,9 +124,7 @@ class DynamoDbStore:
         found.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
         page = found[:page_size]
         more = more or len(found) > page_size
-        token = (
-            _encode_token(_sort_key(page[-1].created_at, page[-1].run_id)) if more and page else ""
-        )
+        token = encode_page_token(page[-1].created_at, page[-1].run_id) if more and page else ""
         return page, token
 
     # tasks
@@ -264,19 +267,3 @@ def _shard(run_id: str) -> int:
 
 def _sort_key(created_at: str, ident: str) -> str:
     return f"{created_at}#{ident}"
-
-
-def _encode_token(sort_key: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"before": sort_key}).encode()).decode().rstrip("=")
-
-
-def _decode_token(token: str) -> str:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        before = decoded["before"] if isinstance(decoded, dict) else None
-        if not isinstance(before, str) or "#" not in before:
-            raise TypeError
-        return before
-    except (ValueError, TypeError, KeyError):
-        raise ValueError(f"invalid page_token {token!r}") from None

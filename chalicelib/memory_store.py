@@ -7,13 +7,18 @@ suite as the other adapters.
 
 from __future__ import annotations
 
-import base64
 import threading
 from collections.abc import Sequence
 
 from .records import RunRecord, TaskRecord
 from .states import State, is_terminal
-from .store import MAX_PAGE_SIZE, ChangeCounter, RunExists
+from .store import (
+    MAX_PAGE_SIZE,
+    ChangeCounter,
+    RunExists,
+    decode_page_token,
+    encode_page_token,
+)
 
 
 class MemoryStore:
@@ -56,17 +61,13 @@ class MemoryStore:
         if state is not None:
             runs = [r for r in runs if r.state == state]
         if page_token:
-            try:
-                after = base64.urlsafe_b64decode(page_token.encode()).decode().split("\n")
-                created_at, run_id = after
-            except ValueError:
-                raise ValueError(f"invalid page_token {page_token!r}") from None
-            runs = [r for r in runs if (r.created_at, r.run_id) < (created_at, run_id)]
+            after = decode_page_token(page_token)
+            runs = [r for r in runs if (r.created_at, r.run_id) < after]
         page = runs[:page_size]
         if len(runs) <= page_size or not page:
             return page, ""
         last = page[-1]
-        token = base64.urlsafe_b64encode(f"{last.created_at}\n{last.run_id}".encode()).decode()
+        token = encode_page_token(last.created_at, last.run_id)
         return page, token
 
     def get_task(self, task_id: str) -> TaskRecord | None:

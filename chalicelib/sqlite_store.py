@@ -8,7 +8,6 @@ JSON, beside the columns needed to find it.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import sqlite3
@@ -17,7 +16,13 @@ from collections.abc import Sequence
 
 from .records import RunRecord, TaskRecord
 from .states import State, is_terminal
-from .store import MAX_PAGE_SIZE, ChangeCounter, RunExists
+from .store import (
+    MAX_PAGE_SIZE,
+    ChangeCounter,
+    RunExists,
+    decode_page_token,
+    encode_page_token,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -100,7 +105,7 @@ class SqliteStore:
             where.append("state = ?")
             params.append(state.value)
         if page_token:
-            created_at, run_id = _decode_token(page_token)
+            created_at, run_id = decode_page_token(page_token)
             where.append("(created_at, run_id) < (?, ?)")
             params += [created_at, run_id]
         sql = "SELECT item FROM runs"
@@ -110,7 +115,7 @@ class SqliteStore:
         rows = self._query(sql, (*params, page_size + 1))
         runs = [RunRecord.from_item(json.loads(r[0])) for r in rows[:page_size]]
         more = len(rows) > page_size
-        token = _encode_token(runs[-1].created_at, runs[-1].run_id) if more and runs else ""
+        token = encode_page_token(runs[-1].created_at, runs[-1].run_id) if more and runs else ""
         return runs, token
 
     # tasks
@@ -146,22 +151,3 @@ class SqliteStore:
 
 def _dump(record: RunRecord | TaskRecord) -> str:
     return json.dumps(record.to_item(), separators=(",", ":"))
-
-
-def _encode_token(created_at: str, run_id: str) -> str:
-    raw = json.dumps([created_at, run_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_token(token: str) -> tuple[str, str]:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not (isinstance(decoded, list) and len(decoded) == 2):
-            raise TypeError
-        created_at, run_id = decoded
-        if not isinstance(created_at, str) or not isinstance(run_id, str):
-            raise TypeError
-        return created_at, run_id
-    except (ValueError, TypeError):
-        raise ValueError(f"invalid page_token {token!r}") from None

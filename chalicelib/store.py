@@ -8,7 +8,9 @@ change and every adapter gets the same semantics from one piece of code.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -123,3 +125,24 @@ def update_task(
         new = dataclasses.replace(decided, revision=(expected or 0) + 1)
         if store.put_task(new, expected):
             return current, new
+
+
+def encode_page_token(created_at: str, run_id: str) -> str:
+    """An opaque ``list_runs`` token: list the runs before this (created_at, run_id)."""
+    raw = json.dumps([created_at, run_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> tuple[str, str]:
+    """Inverse of ``encode_page_token``; ``ValueError`` for a token no store issued."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not (isinstance(decoded, list) and len(decoded) == 2):
+            raise TypeError
+        created_at, run_id = decoded
+        if not isinstance(created_at, str) or not isinstance(run_id, str):
+            raise TypeError
+        return created_at, run_id
+    except (ValueError, TypeError):
+        raise ValueError(f"invalid page_token {token!r}") from None
