@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,7 +31,11 @@ from WDL.runtime import config
 from WDL.runtime.error import Interrupted
 
 from . import ecs_events, efs
-from .container_base import SharedFilesystemContainer, attempt_exit_code
+from .container_base import (
+    SharedFilesystemContainer,
+    attempt_exit_code,
+    control_plane_option,
+)
 from .fargate import (
     ARM_PRICES,
     GIB,
@@ -199,7 +204,7 @@ class EcsTaskSource:
         return records
 
     def wait_for_change(self, seen: int, timeout: float) -> int:
-        threading.Event().wait(timeout)
+        time.sleep(timeout)
         return seen + 1
 
 
@@ -250,8 +255,8 @@ class FargateContainer(SharedFilesystemContainer):
             settings = FargateSettings.from_config(cfg)
             efs.check_mounted(settings.efs_mountpoint, settings.mounts_file)
             launcher = EcsLauncher(new_ecs_client(settings.region), settings.cluster_config())
-            run_id = _cfg(cfg, "miniwdl_fargate", "run_id")
-            home = _cfg(cfg, "miniwdl_fargate", "home")
+            run_id = control_plane_option(cfg, "run_id")
+            home = control_plane_option(cfg, "home")
             plane: ControlPlane | None = None
             if run_id and home:
                 local = LocalHome(home)
@@ -404,7 +409,3 @@ def _disk_bytes(runtime_eval: Mapping[str, Value.Base]) -> int | None:
         size = parse_byte_size(numbers[0] + (units[0] if units else "GiB"))
         best = max(best, size)
     return best or None
-
-
-def _cfg(cfg: config.Loader, section: str, key: str) -> str:
-    return str(cfg[section][key]).strip() if cfg.has_option(section, key) else ""

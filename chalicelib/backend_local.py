@@ -32,7 +32,11 @@ from WDL.runtime import config
 from WDL.runtime.error import Terminated
 
 from . import ecs_events
-from .container_base import SharedFilesystemContainer, attempt_exit_code
+from .container_base import (
+    SharedFilesystemContainer,
+    attempt_exit_code,
+    control_plane_option,
+)
 from .launcher import TaskSpec
 from .local_launcher import DEFAULT_STOP_GRACE_SECONDS, LocalLauncher
 from .local_mode import LocalHome
@@ -41,7 +45,6 @@ from .notifications import LogNotifier
 from .status import ControlPlane, handle_ecs_event
 from .task_watcher import TaskWatcher
 
-CONFIG_SECTION = "miniwdl_fargate"
 WATCH_INTERVAL = 1.0
 
 
@@ -107,9 +110,9 @@ class LocalContainer(SharedFilesystemContainer):
         with cls._init_lock:
             limits = cls.detect_resource_limits(cfg, logger)
             grace = _cfg_float(cfg, "stop_grace_seconds", DEFAULT_STOP_GRACE_SECONDS)
-            managed_run = _cfg_str(cfg, "run_id")
+            managed_run = control_plane_option(cfg, "run_id")
             if managed_run:
-                home = LocalHome(_cfg_str(cfg, "home"))
+                home = LocalHome(control_plane_option(cfg, "home"))
                 plane = home.control_plane(stop_grace_seconds=grace)
                 run_id = managed_run
             else:
@@ -192,12 +195,6 @@ def _in_memory_plane(logger: logging.Logger, stop_grace_seconds: float) -> Contr
     return plane
 
 
-def _cfg_str(cfg: config.Loader, key: str) -> str:
-    if cfg.has_option(CONFIG_SECTION, key):
-        return str(cfg[CONFIG_SECTION][key]).strip()
-    return ""
-
-
 def _cfg_float(cfg: config.Loader, key: str, default: float) -> float:
-    value = _cfg_str(cfg, key)
+    value = control_plane_option(cfg, key)
     return float(value) if value else default

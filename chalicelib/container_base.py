@@ -129,6 +129,16 @@ class SharedFilesystemContainer(TaskContainer):
         }
 
 
+CONFIG_SECTION = "miniwdl_fargate"
+
+
+def control_plane_option(cfg: config.Loader, key: str) -> str:
+    """A ``[miniwdl_fargate]`` option, "" if unset (the orchestrator sets ``run_id``, ``home``)."""
+    if cfg.has_option(CONFIG_SECTION, key):
+        return str(cfg[CONFIG_SECTION][key]).strip()
+    return ""
+
+
 def attempt_exit_code(record: TaskRecord) -> int:
     """The attempt's exit code from its final record, or the miniwdl error that fits its end.
 
