@@ -14,7 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .cost import record_cost
+from .fargate import X86_PRICES, Prices
 from .records import RunRecord, TaskRecord, utc_now
+from .states import is_terminal
 
 SOURCE = "miniwdl-fargate"
 RUN_DETAIL_TYPE = "WDL Run State Change"
@@ -51,10 +54,14 @@ def run_notification(old: RunRecord | None, new: RunRecord) -> Notification | No
         detail["outputs_location"] = new.outputs.get("location")
     if new.error is not None:
         detail["error"] = str(new.error.get("message", ""))[:1000]
+    if new.cost is not None:
+        detail["cost"] = new.cost
     return Notification(RUN_DETAIL_TYPE, detail)
 
 
-def task_notification(old: TaskRecord | None, new: TaskRecord) -> Notification | None:
+def task_notification(
+    old: TaskRecord | None, new: TaskRecord, prices: Prices = X86_PRICES
+) -> Notification | None:
     """What to announce about a task write; None if its state did not change."""
     if old is not None and old.state == new.state:
         return None
@@ -70,6 +77,8 @@ def task_notification(old: TaskRecord | None, new: TaskRecord) -> Notification |
         detail["exit_code"] = new.exit_code
     if new.stop_code:
         detail["stop_code"] = new.stop_code
+    if is_terminal(new.state):
+        detail["cost"] = record_cost(new, prices=prices).as_dict()
     return Notification(TASK_DETAIL_TYPE, detail)
 
 

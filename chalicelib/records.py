@@ -72,6 +72,7 @@ class RunRecord(_Item):
     exit_code: int | None = None
     outputs: JSON | None = None
     error: JSON | None = None
+    cost: JSON | None = None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from . import ecs_events
+from .cost import tasks_cost
+from .fargate import X86_PRICES, Prices
 from .launcher import Launcher
 from .notifications import Notification, Notifier, run_notification, task_notification
 from .records import RunRecord, TaskRecord, utc_now
@@ -26,11 +28,12 @@ R = TypeVar("R", RunRecord, TaskRecord)
 
 @dataclass
 class ControlPlane:
-    """The ports the handler and the other writers need."""
+    """The ports the handler and the other writers need, and the prices costs are quoted in."""
 
     store: Store
     notifier: Notifier
     launcher: Launcher
+    prices: Prices = X86_PRICES
 
 
 def handle_ecs_event(event: Mapping[str, Any], plane: ControlPlane) -> None:
@@ -59,7 +62,11 @@ def change_task(
     plane: ControlPlane, task_id: str, decide: Callable[[TaskRecord | None], TaskRecord | None]
 ) -> TaskRecord | None:
     """Write a task decision and announce a state change; returns the new record or None."""
-    return _announced(plane, update_task(plane.store, task_id, decide), task_notification)
+    return _announced(
+        plane,
+        update_task(plane.store, task_id, decide),
+        lambda old, new: task_notification(old, new, plane.prices),
+    )
 
 
 def _announced(
@@ -76,21 +83,33 @@ def _announced(
     return new
 
 
-def stop_run_tasks(plane: ControlPlane, run_id: str, reason: str) -> int:
-    """Stop every task of the run that is not yet terminal; returns how many were asked."""
-    leftovers = tasks_to_stop(plane.store.list_tasks(run_id))
+def stop_run_tasks(
+    plane: ControlPlane, run_id: str, reason: str, tasks: list[TaskRecord] | None = None
+) -> int:
+    """Stop every task of the run that is not yet terminal (of ``tasks``, if the caller has
+    just read them); returns how many were asked."""
+    leftovers = tasks_to_stop(plane.store.list_tasks(run_id) if tasks is None else tasks)
     for task in leftovers:
         plane.launcher.stop_task(task.task_arn, reason)
     return len(leftovers)
 
 
 def _apply_orchestrator(event: ecs_events.TaskEvent, plane: ControlPlane) -> None:
+    # The run's cost and its leftover tasks both come from one read when the orchestrator stops.
+    tasks = plane.store.list_tasks(event.run_id) if event.stopped else []
+    cost = tasks_cost(tasks, plane.prices) if event.stopped else None
     try:
-        change_run(plane, event.run_id, lambda r: apply_orchestrator_event(r, event, utc_now()))
+        change_run(
+            plane,
+            event.run_id,
+            lambda r: apply_orchestrator_event(
+                r, event, utc_now(), tasks_cost=cost, prices=plane.prices
+            ),
+        )
     except NotFound:
         log.warning("event for unknown run %s (task %s) ignored", event.run_id, event.task_arn)
         return
     if event.stopped:
-        stopped = stop_run_tasks(plane, event.run_id, "the run's orchestrator stopped")
+        stopped = stop_run_tasks(plane, event.run_id, "the run's orchestrator stopped", tasks)
         if stopped:
             log.warning("stopped %d leftover task(s) of run %s", stopped, event.run_id)

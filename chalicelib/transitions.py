@@ -12,7 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .cost import Cost, from_dict, record_cost
 from .ecs_events import TaskEvent, task_state
+from .fargate import X86_PRICES, Prices
 from .records import JSON, RunRecord, TaskRecord
 from .states import State, can_transition, is_terminal
 
@@ -54,15 +56,34 @@ def apply_task_event(current: TaskRecord | None, event: TaskEvent, now: str) -> 
     )
 
 
-def apply_orchestrator_event(run: RunRecord, event: TaskEvent, now: str) -> RunRecord | None:
+def apply_orchestrator_event(
+    run: RunRecord,
+    event: TaskEvent,
+    now: str,
+    *,
+    tasks_cost: Cost | None = None,
+    prices: Prices = X86_PRICES,
+) -> RunRecord | None:
     """Fold one ECS event of the run's orchestrator task into the run.
 
     The run follows the orchestrator's lifecycle. An orchestrator that stops while the run is not
     yet terminal did not report an outcome: the run is CANCELED if a cancel was asked for, and
     SYSTEM_ERROR otherwise.
+
+    When the orchestrator stops, the run's cost becomes ``tasks_cost`` (its task containers')
+    plus the orchestrator's own, even if the run already ended (state does not change then).
     """
-    if event.version <= run.orchestrator_version or is_terminal(run.state):
+    if event.version <= run.orchestrator_version:
         return None
+    if is_terminal(run.state):
+        if not event.stopped:
+            return None
+        return _revise(
+            run,
+            now,
+            orchestrator_version=event.version,
+            cost=_with_orchestrator(tasks_cost, run, event, prices),
+        )
     changes: dict[str, Any] = {"orchestrator_version": event.version}
     if not run.orchestrator_arn:
         changes["orchestrator_arn"] = event.task_arn
@@ -80,6 +101,7 @@ def apply_orchestrator_event(run: RunRecord, event: TaskEvent, now: str) -> RunR
             }
         changes["exit_code"] = event.exit_code
         changes["end_time"] = event.stopped_at or now
+        changes["cost"] = _with_orchestrator(tasks_cost, run, event, prices)
     elif target == State.RUNNING and not run.start_time:
         changes["start_time"] = event.started_at or now
     if target is not None and can_transition(run.state, target):
@@ -95,23 +117,43 @@ def report_outcome(
     outputs: JSON | None = None,
     error: JSON | None = None,
     exit_code: int | None = None,
+    cost: Cost | None = None,
 ) -> RunRecord | None:
-    """The orchestrator's own report of how the run ended (it knows outputs and errors)."""
+    """The orchestrator's own report of how the run ended (it knows outputs, errors, and what
+    its task containers cost)."""
     if not is_terminal(state):
         raise ValueError(f"an outcome must be a terminal state, not {state}")
     if not can_transition(run.state, state):
         return None
     return _revise(
-        run, now, state=state, outputs=outputs, error=error, exit_code=exit_code, end_time=now
+        run,
+        now,
+        state=state,
+        outputs=outputs,
+        error=error,
+        exit_code=exit_code,
+        end_time=now,
+        cost=cost.as_dict() if cost is not None else run.cost,
     )
 
 
-def mark_started(run: RunRecord, now: str, *, run_dir: str) -> RunRecord | None:
-    """The orchestrator is running miniwdl in ``run_dir``."""
+def mark_started(
+    run: RunRecord, now: str, *, run_dir: str, orchestrator_arn: str | None = None
+) -> RunRecord | None:
+    """The orchestrator (task ``orchestrator_arn``, if it knows it) is running miniwdl in
+    ``run_dir``. None if the run is being canceled or is over: the orchestrator must not
+    start."""
     if is_terminal(run.state) or run.state == State.CANCELING:
         return None
     state = State.RUNNING if can_transition(run.state, State.RUNNING) else run.state
-    return _revise(run, now, state=state, run_dir=run_dir, start_time=run.start_time or now)
+    return _revise(
+        run,
+        now,
+        state=state,
+        run_dir=run_dir,
+        start_time=run.start_time or now,
+        orchestrator_arn=run.orchestrator_arn or orchestrator_arn,
+    )
 
 
 def request_cancel(run: RunRecord, now: str) -> RunRecord | None:
@@ -181,6 +223,23 @@ def progress(tasks: Iterable[TaskRecord]) -> Progress:
         else:
             counts["failed"] += 1
     return Progress(**counts)
+
+
+def _with_orchestrator(
+    tasks_cost: Cost | None, run: RunRecord, event: TaskEvent, prices: Prices
+) -> JSON:
+    """The run's cost once its orchestrator stopped: its tasks' (given, else what the
+    orchestrator recorded) plus the orchestrator's own."""
+    if tasks_cost is None:
+        tasks_cost = from_dict(run.cost)
+    own = record_cost(
+        cpu=event.cpu,
+        memory=event.memory,
+        started_at=event.started_at,
+        stopped_at=event.stopped_at,
+        prices=prices,
+    )
+    return (tasks_cost + own).as_dict()
 
 
 def _revise(run: RunRecord, now: str, **changes: Any) -> RunRecord:

@@ -55,6 +55,7 @@ def ecs_event(
     stop_code: str | None = None,
     stopped_reason: str | None = None,
     call_id: str | None = None,
+    timestamps: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     return shared_ecs_event(
         arn(task_id),
@@ -66,6 +67,7 @@ def ecs_event(
         exit_code=exit_code,
         stop_code=stop_code,
         stopped_reason=stopped_reason,
+        timestamps=timestamps,
     )
 
 
@@ -288,12 +290,27 @@ def test_canceling_run_becomes_canceled(h: Harness) -> None:
     assert h.notes(RUN_DETAIL_TYPE)[-1]["detail"]["previous_state"] == "CANCELING"
 
 
-def test_outcome_already_reported_stays(h: Harness) -> None:
+def test_outcome_already_reported_stays_and_the_orchestrator_adds_its_cost(h: Harness) -> None:
     h.store.create_run(new_run(state=State.COMPLETE))
     before = h.store.get_run("run1")
-    h.handle(orch_event(3, "STOPPED", exit_code=0))
-    assert h.store.get_run("run1") == before
+    assert before is not None
+    stamps = {"startedAt": "2024-05-01T12:00:00.000Z", "stoppedAt": "2024-05-01T12:10:00.000Z"}
+    h.handle(orch_event(3, "STOPPED", exit_code=0, timestamps=stamps))
+    after = h.store.get_run("run1")
+    assert after is not None
+    assert (after.state, after.outputs, after.error, after.end_time) == (
+        before.state,
+        before.outputs,
+        before.error,
+        before.end_time,
+    )
+    # 1 vCPU and 2 GiB for 600 s, the orchestrator's own share (no tasks ran)
+    assert after.cost == {"vcpu_seconds": 600.0, "gb_seconds": 1200.0, "usd": pytest.approx(
+        (600 * 0.04048 + 1200 * 0.004445) / 3600, abs=1e-6
+    )}
     assert h.notes() == []
+    h.handle(orch_event(3, "STOPPED", exit_code=0, timestamps=stamps))
+    assert h.store.get_run("run1") == after
 
 
 def test_event_for_unknown_run_is_ignored(h: Harness) -> None:

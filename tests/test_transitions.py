@@ -16,6 +16,7 @@ from chalicelib import ecs_events
 from chalicelib.ecs_events import TaskEvent, parse_task_event
 from chalicelib.records import RunRecord, TaskRecord
 from chalicelib.states import State, is_terminal
+from chalicelib.cost import Cost
 from chalicelib.transitions import (
     Progress,
     apply_orchestrator_event,
@@ -260,7 +261,7 @@ def o_stopped(
         exit_code=exit_code,
         stop_code=stop_code,
         stopped_reason=STOP_REASON,
-        timestamps={"stoppedAt": LATER},
+        timestamps={"startedAt": NOW, "stoppedAt": LATER},
     )
 
 
@@ -314,10 +315,27 @@ def test_orchestrator_stopped_while_canceling_is_canceled() -> None:
     assert stopped.error is None
 
 
-def test_orchestrator_event_after_outcome_is_a_noop() -> None:
-    run = report_outcome(make_run(State.RUNNING), State.COMPLETE, NOW, outputs={"x": 1})
-    assert run is not None
-    assert apply_orchestrator_event(run, o_stopped(exit_code=0), LATER) is None
+def test_orchestrator_stopping_after_outcome_only_adds_its_cost() -> None:
+    tasks = Cost(vcpu_seconds=100.0, gb_seconds=200.0, usd=0.5)
+    run = report_outcome(
+        make_run(State.RUNNING), State.COMPLETE, NOW, outputs={"x": 1}, cost=tasks
+    )
+    assert run is not None and run.cost == tasks.as_dict()
+    stopped = apply_orchestrator_event(run, o_stopped(exit_code=0), LATER)
+    assert stopped is not None
+    assert (stopped.state, stopped.outputs, stopped.end_time) == (
+        run.state,
+        run.outputs,
+        run.end_time,
+    )
+    assert stopped.cost is not None
+    assert stopped.cost["vcpu_seconds"] > tasks.vcpu_seconds
+    assert stopped.cost["usd"] > tasks.usd
+    # a running (not stopped) event after the outcome changes nothing
+    late_running = event(
+        role=ecs_events.ROLE_ORCHESTRATOR, task_arn=ORCH_ARN, version=9, last_status="RUNNING"
+    )
+    assert apply_orchestrator_event(run, late_running, LATER) is None
 
 
 # any order, any number of times
