@@ -256,15 +256,8 @@ class FargateContainer(SharedFilesystemContainer):
             efs.check_mounted(settings.efs_mountpoint, settings.mounts_file)
             launcher = EcsLauncher(new_ecs_client(settings.region), settings.cluster_config())
             run_id = control_plane_option(cfg, "run_id")
-            home = control_plane_option(cfg, "home")
-            plane: ControlPlane | None = None
-            if run_id and home:
-                local = LocalHome(home)
-                plane = ControlPlane(
-                    store=SqliteStore(local.store_path),
-                    notifier=JsonLinesNotifier(local.notifications_path),
-                    launcher=launcher,
-                )
+            plane = _control_plane(cfg, launcher) if run_id else None
+            if plane is not None:
                 watcher = TaskWatcher(
                     plane.store,
                     settings.watch_interval,
@@ -374,6 +367,27 @@ class FargateContainer(SharedFilesystemContainer):
         if record.state in (State.PREEMPTED, State.SYSTEM_ERROR):
             self._interruptions += 1
         return attempt_exit_code(record)
+
+
+def _control_plane(cfg: config.Loader, launcher: EcsLauncher) -> ControlPlane | None:
+    """The store the orchestrator's events land in: the deployment's (``[miniwdl_fargate]
+    table`` and friends, which the orchestrator passes on from its environment) or a local
+    home's (``[miniwdl_fargate] home``); None when neither is configured."""
+    from .deployment import AwsDeployment, aws_control_plane
+
+    deployment = AwsDeployment.from_lookup(lambda key: control_plane_option(cfg, key))
+    if deployment is not None:
+        aws = aws_control_plane(deployment)
+        return ControlPlane(aws.store, aws.notifier, launcher, aws.prices)
+    home = control_plane_option(cfg, "home")
+    if not home:
+        return None
+    local = LocalHome(home)
+    return ControlPlane(
+        store=SqliteStore(local.store_path),
+        notifier=JsonLinesNotifier(local.notifications_path),
+        launcher=launcher,
+    )
 
 
 def _reconciler(plane: ControlPlane, launcher: EcsLauncher) -> Callable[[list[str]], None]:

@@ -207,11 +207,16 @@ def client_token(*parts: str) -> str:
 
 
 def run_task_request(
-    spec: TaskSpec, config: ClusterConfig, task_definition_arn: str, *, started_by: str
+    spec: TaskSpec,
+    config: ClusterConfig,
+    task_definition_arn: str,
+    *,
+    started_by: str,
+    container_name: str | None = None,
 ) -> dict[str, Any]:
     """The RunTask request for a spec. Raises ``LaunchError`` if the overrides are too large."""
     container: dict[str, Any] = {
-        "name": config.container_name,
+        "name": container_name or config.container_name,
         "command": list(spec.command),
         "environment": [{"name": k, "value": v} for k, v in spec.environment.items()],
     }
@@ -370,12 +375,17 @@ class EcsLauncher:
         self._definitions_lock = threading.Lock()
 
     def run_task(self, spec: TaskSpec) -> str:
+        container = spec.container_name if spec.task_definition else self.config.container_name
         try:
-            definition = self.task_definition_arn(spec.image)
+            definition = spec.task_definition or self.task_definition_arn(spec.image)
         except (ClientError, BotoCoreError) as exn:
             raise LaunchError(f"no task definition for {spec.image}: {exn}") from exn
         request = run_task_request(
-            spec, self.config, definition, started_by=started_by(spec.role, spec.run_id)
+            spec,
+            self.config,
+            definition,
+            started_by=started_by(spec.role, spec.run_id),
+            container_name=container,
         )
         self.limits.acquire(1)
         self.counters.run_task += 1
@@ -385,6 +395,8 @@ class EcsLauncher:
             code = exn.response.get("Error", {}).get("Code", "")
             # botocore's retry mode already backed off and retried throttled calls.
             raise LaunchError(f"RunTask failed: {exn}", transient=code in _THROTTLED) from exn
+        except BotoCoreError as exn:  # no connection, timeouts: botocore retried already
+            raise LaunchError(f"RunTask failed: {exn}", transient=True) from exn
         failures = response.get("failures") or []
         tasks = response.get("tasks") or []
         if failures or not tasks:

@@ -24,7 +24,9 @@ class TaskSpec:
     """What to run, sized and labelled so that its events can be traced to its run and call.
 
     ``environment`` must include the ``ecs_events.ENV_*`` identity variables the launcher's caller
-    sets; ECS echoes them back in every event as container overrides.
+    sets; ECS echoes them back in every event as container overrides. ``task_definition`` names
+    an existing ECS task definition (the stack's orchestrator); without it the ECS launcher
+    registers one for ``image``.
     """
 
     run_id: str
@@ -42,6 +44,7 @@ class TaskSpec:
     image: str = ""
     spot: bool = False
     ephemeral_gib: int | None = None
+    task_definition: str = ""
 
 
 class Launcher(Protocol):

@@ -283,7 +283,8 @@ class _LocalTask:
 
     def _popen(self) -> subprocess.Popen[bytes]:
         spec = self.spec
-        env = {**os.environ, **spec.environment}
+        # ECS's task metadata endpoint tells a Fargate container its task ARN; this does.
+        env = {**os.environ, **spec.environment, "MINIWDL_FARGATE_TASK_ARN": self.arn}
         out: Any = subprocess.DEVNULL
         if spec.log_path:
             os.makedirs(os.path.dirname(spec.log_path), exist_ok=True)

@@ -10,14 +10,22 @@ run SYSTEM_ERROR (or CANCELED, if a cancel was asked for).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
+import zipfile
 from collections.abc import Mapping
 from typing import Any
 
+from WDL import Error as wdl_error
+from WDL import Zip as wdl_zip
+
 from . import efs
+from .cost import tasks_cost
 from .objects import ObjectStore, result_key
 from .records import JSON, utc_now
 from .states import State, is_terminal
@@ -106,6 +114,60 @@ def publish_outputs(
     return {name: publish(value) for name, value in outputs.items()}
 
 
+DELETE_AFTER = ("never", "success", "failure", "always")
+
+
+def should_delete(policy: str, state: State) -> bool:
+    """Whether ``delete_after`` = ``policy`` removes the work directory of a run that ended in
+    ``state`` (pure; the seeds' ``--delete-after``)."""
+    if policy == "always":
+        return True
+    if policy == "success":
+        return state == State.COMPLETE
+    if policy == "failure":
+        return state != State.COMPLETE
+    return False
+
+
+def cache_environment(work_root: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """miniwdl settings for the call and download caches on the work filesystem, so that a run
+    submitted again reuses its finished calls; settings the environment gives win."""
+    wanted = {
+        "MINIWDL__CALL_CACHE__GET": "true",
+        "MINIWDL__CALL_CACHE__PUT": "true",
+        "MINIWDL__CALL_CACHE__DIR": os.path.join(work_root, "_cache", "call"),
+        "MINIWDL__DOWNLOAD_CACHE__GET": "true",
+        "MINIWDL__DOWNLOAD_CACHE__PUT": "true",
+        "MINIWDL__DOWNLOAD_CACHE__DIR": os.path.join(work_root, "_cache", "download"),
+    }
+    return {k: v for k, v in wanted.items() if k not in environ}
+
+
+def stage_request(objects: ObjectStore, key: str, work_root: str) -> str:
+    """Unpack the run's request bundle onto the work filesystem; returns its directory.
+
+    The directory is named by the bundle's key digest and reused when present, so resubmitting
+    the same request gives the same input paths (and the call cache recognises them).
+    """
+    digest = hashlib.sha256(key.rsplit("/", 1)[-1].encode()).hexdigest()[:16]
+    staged = os.path.join(work_root, "_requests", digest)
+    if os.path.isfile(os.path.join(staged, "MANIFEST.json")):
+        return staged
+    os.makedirs(os.path.dirname(staged), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".staging-", dir=os.path.dirname(staged))
+    archive = os.path.join(tmp, "bundle.zip")
+    objects.get_file(key, archive)
+    with zipfile.ZipFile(archive) as bundle:
+        bundle.extractall(os.path.join(tmp, "unpacked"))  # drops absolute and '..' parts
+    try:
+        os.rename(os.path.join(tmp, "unpacked"), staged)
+    except OSError:
+        if not os.path.isfile(os.path.join(staged, "MANIFEST.json")):
+            raise
+    shutil.rmtree(tmp, ignore_errors=True)
+    return staged
+
+
 def run(
     run_id: str,
     *,
@@ -113,33 +175,48 @@ def run(
     objects: ObjectStore,
     work_root: str,
     miniwdl_env: Mapping[str, str],
+    task_arn: str | None = None,
 ) -> int:
     """Run the workflow of ``run_id`` to the end; returns miniwdl's exit code."""
     record = plane.store.get_run(run_id)
     if record is None:
         log.error("no run %s in the store", run_id)
         return 2
-    if is_terminal(record.state) or record.state == State.CANCELING:
+    if is_terminal(record.state):
         log.warning("run %s is %s; nothing to do", run_id, record.state.value)
         return 0 if record.state == State.COMPLETE else 1
 
-    run_dir = efs.run_dir(efs.ensure_work_root(work_root), run_id)
-    staging = efs.request_dir(work_root, run_id)
-    os.makedirs(staging, exist_ok=True)
-    workflow = os.path.join(staging, "workflow.zip")
-    inputs = os.path.join(staging, "inputs.json")
-    objects.get_file(record.workflow_key, workflow)
-    objects.get_file(record.inputs_key, inputs)
-    result_path = os.path.join(staging, "result.json")
-    change_run(plane, run_id, lambda r: mark_started(r, utc_now(), run_dir=run_dir))
+    root = efs.ensure_work_root(work_root)
+    run_dir = efs.run_dir(root, run_id)
+    started = change_run(
+        plane,
+        run_id,
+        lambda r: mark_started(r, utc_now(), run_dir=run_dir, orchestrator_arn=task_arn),
+    )
+    if started is None:  # canceled before it began
+        _report(plane, run_id, State.CANCELED, {"message": "the run was canceled"}, 1)
+        return 1
+    try:
+        staged = stage_request(objects, record.workflow_key, root)
+        with wdl_zip.unpack(staged) as unpacked:
+            main_wdl, input_file = unpacked.main_wdl, unpacked.input_file
+    except (OSError, zipfile.BadZipFile, wdl_error.InputError) as exn:
+        message = f"the run's request could not be read: {exn}"
+        _report(plane, run_id, State.SYSTEM_ERROR, {"message": message, "error": "Request"}, 2)
+        return 2
 
-    argv = ["run", workflow, "-i", inputs, "--dir", run_dir + "/.", "-o", result_path]
+    result_path = os.path.join(root, "_requests", f"{run_id}.result.json")
+    argv = ["run", main_wdl, "--dir", run_dir + "/.", "-o", result_path]
+    if input_file:
+        argv += ["-i", input_file]
     task = record.request.get("task")
     if task:
         argv += ["--task", str(task)]
-    exit_code = _run_miniwdl(argv, miniwdl_env)
+    env = {**cache_environment(root, os.environ), **miniwdl_env}
+    # Inputs that name attachments are relative to the workflow's directory.
+    exit_code = _run_miniwdl(argv, env, cwd=os.path.dirname(main_wdl))
     result = _read_json(result_path)
-    _publish_log(run_dir, run_id, objects)
+    _publish_logs(run_dir, run_id, objects)
 
     if exit_code == 0 and isinstance(result.get("outputs"), dict):
         values = publish_outputs(result["outputs"], run_dir, run_id, objects)
@@ -147,11 +224,8 @@ def run(
             result_key(run_id, "outputs.json"), json.dumps(values, indent=2).encode()
         )
         outcome: JSON = {"values": values, "location": location, "dir": run_dir}
-        change_run(
-            plane,
-            run_id,
-            lambda r: report_outcome(r, State.COMPLETE, utc_now(), outputs=outcome, exit_code=0),
-        )
+        _report(plane, run_id, State.COMPLETE, None, 0, outputs=outcome)
+        _clean_up(record.request, State.COMPLETE, run_dir)
         return 0
 
     error = result if "error" in result else {"error": "Unknown", "message": "miniwdl failed"}
@@ -161,21 +235,50 @@ def run(
     summary = error_summary(error)
     if state == State.CANCELED:
         summary = {"message": "the run was canceled", "error": "Canceled"}
+    elif summary.get("error") == "Terminated":
+        summary["message"] = (
+            "the orchestrator was stopped (SIGTERM: a Spot interruption, a scale-in or a stop"
+            " outside this service) before the run finished"
+        )
     code = exit_code or 1
-    change_run(
-        plane,
-        run_id,
-        lambda r: report_outcome(r, state, utc_now(), error=summary, exit_code=code),
-    )
+    _report(plane, run_id, state, summary, code)
     stop_run_tasks(plane, run_id, f"the run ended {state.value}")
+    _clean_up(record.request, state, run_dir)
     return code
 
 
-def _run_miniwdl(argv: list[str], env: Mapping[str, str]) -> int:
+def _report(
+    plane: ControlPlane,
+    run_id: str,
+    state: State,
+    error: JSON | None,
+    exit_code: int,
+    *,
+    outputs: JSON | None = None,
+) -> None:
+    cost = tasks_cost(plane.store.list_tasks(run_id), plane.prices)
+    change_run(
+        plane,
+        run_id,
+        lambda r: report_outcome(
+            r, state, utc_now(), outputs=outputs, error=error, exit_code=exit_code, cost=cost
+        ),
+    )
+
+
+def _clean_up(request: Mapping[str, Any], state: State, run_dir: str) -> None:
+    policy = str((request.get("options") or {}).get("delete_after") or "never")
+    if should_delete(policy, state):
+        log.info("delete_after=%s: removing %s", policy, run_dir)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _run_miniwdl(argv: list[str], env: Mapping[str, str], cwd: str) -> int:
     """``miniwdl run`` in this process (its logging, signal handling and error JSON)."""
     from WDL import CLI as wdl_cli
 
     os.environ.update(env)
+    os.chdir(cwd)
     log.info("miniwdl %s", " ".join(argv))
     try:
         wdl_cli.main(argv)
@@ -185,10 +288,18 @@ def _run_miniwdl(argv: list[str], env: Mapping[str, str]) -> int:
     return 0
 
 
-def _publish_log(run_dir: str, run_id: str, objects: ObjectStore) -> None:
-    path = os.path.join(run_dir, "workflow.log")
-    if os.path.isfile(path):
-        objects.put_file(result_key(run_id, "logs/workflow.log"), path)
+LOG_FILES = ("workflow.log", "stdout.txt", "stderr.txt")
+
+
+def _publish_logs(run_dir: str, run_id: str, objects: ObjectStore) -> None:
+    """The run's log and every call's stdout/stderr under ``results/RUN/logs/``."""
+    for parent, dirs, files in os.walk(run_dir):
+        dirs[:] = [d for d in dirs if d not in ("work", "out", "_miniwdl_inputs")]
+        for name in files:
+            if name in LOG_FILES:
+                path = os.path.join(parent, name)
+                relative = os.path.relpath(path, run_dir)
+                objects.put_file(result_key(run_id, f"logs/{relative}"), path)
 
 
 def _read_json(path: str) -> dict[str, Any]:
@@ -207,29 +318,76 @@ def _cause_chain(error: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return chain
 
 
+ENV_TASK_ARN = "MINIWDL_FARGATE_TASK_ARN"
+ENV_METADATA = "ECS_CONTAINER_METADATA_URI_V4"
+
+
+def own_task_arn(environ: Mapping[str, str] = os.environ) -> str | None:
+    """This container's ECS task ARN: from ECS's task metadata endpoint on Fargate (no AWS API
+    call), or ``MINIWDL_FARGATE_TASK_ARN`` (the local launcher sets it)."""
+    if environ.get(ENV_TASK_ARN):
+        return environ[ENV_TASK_ARN]
+    uri = environ.get(ENV_METADATA)
+    if not uri:
+        return None
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri + "/task", timeout=2) as response:
+            arn = json.load(response).get("TaskARN")
+    except (OSError, ValueError) as exn:
+        log.warning("no task ARN from the ECS metadata endpoint: %s", exn)
+        return None
+    return str(arn) if arn else None
+
+
 def main(argv: list[str]) -> int:
-    """Entry point of the local mode's orchestrator: ``python -m chalicelib.orchestrator RUN``."""
-    from .ecs_events import ENV_RUN_ID
+    """Entry point of the orchestrator container: ``python -m chalicelib.orchestrator RUN_ID``.
+
+    On AWS the stack's environment (``MINIWDL_FARGATE_TABLE`` and friends) selects DynamoDB,
+    EventBridge, ECS and S3, and miniwdl's configuration selects the ``aws_fargate`` backend; in
+    the local mode ``MINIWDL_FARGATE_HOME`` names the home and the backend is ``local``.
+    """
+    from .deployment import PREFIX, AwsDeployment, aws_control_plane, aws_objects
     from .local_mode import ENV_HOME, LocalHome
 
-    if len(argv) != 1 or not os.environ.get(ENV_HOME):
-        print(f"usage: {ENV_HOME}=DIR python -m chalicelib.orchestrator RUN_ID", file=sys.stderr)
+    deployment = AwsDeployment.from_environment()
+    if len(argv) != 1 or (deployment is None and not os.environ.get(ENV_HOME)):
+        print(
+            f"usage: python -m chalicelib.orchestrator RUN_ID (with {ENV_HOME}=DIR, or the"
+            " deployment's MINIWDL_FARGATE_* environment)",
+            file=sys.stderr,
+        )
         return 2
-    home = LocalHome(os.environ.pop(ENV_HOME))
-    os.environ.pop(ENV_RUN_ID, None)  # miniwdl warns of unknown MINIWDL* variables
     run_id = argv[0]
-    env = {
-        "MINIWDL__MINIWDL_FARGATE__RUN_ID": run_id,
-        "MINIWDL__MINIWDL_FARGATE__HOME": home.root,
-    }
-    if not os.environ.get("MINIWDL__SCHEDULER__CONTAINER_BACKEND"):
-        env["MINIWDL__SCHEDULER__CONTAINER_BACKEND"] = "local"
+    task_arn = own_task_arn()
+    env = {"MINIWDL__MINIWDL_FARGATE__RUN_ID": run_id}
+    # miniwdl warns of MINIWDL_* variables it does not know: ours travel as [miniwdl_fargate].
+    for key in [k for k in os.environ if k.startswith(PREFIX)]:
+        value = os.environ.pop(key)
+        env[f"MINIWDL__MINIWDL_FARGATE__{key.removeprefix(PREFIX)}"] = value
+    if deployment is not None:
+        if not deployment.bucket:
+            print(f"{PREFIX}BUCKET is needed by the orchestrator", file=sys.stderr)
+            return 2
+        plane = aws_control_plane(deployment)
+        objects: ObjectStore = aws_objects(deployment.bucket)
+        work_root = deployment.work_root
+    else:
+        home = LocalHome(env.pop("MINIWDL__MINIWDL_FARGATE__HOME"))
+        env["MINIWDL__MINIWDL_FARGATE__HOME"] = home.root
+        if not os.environ.get("MINIWDL__SCHEDULER__CONTAINER_BACKEND"):
+            env["MINIWDL__SCHEDULER__CONTAINER_BACKEND"] = "local"
+        plane = home.control_plane()
+        objects = home.objects()
+        work_root = home.work_root
     return run(
         run_id,
-        plane=home.control_plane(),
-        objects=home.objects(),
-        work_root=home.work_root,
+        plane=plane,
+        objects=objects,
+        work_root=work_root,
         miniwdl_env=env,
+        task_arn=task_arn,
     )
 
 

@@ -1,16 +1,25 @@
 """Submit a validated run: store its request, record it QUEUED, launch its orchestrator.
 
-Order matters so that nothing is half-started: the request objects are written before the run
-is recorded, and the run is recorded before its orchestrator is launched. A launch that fails
-leaves the run SYSTEM_ERROR with the reason, never QUEUED forever.
+Four calls to the outside on AWS, in an order that leaves nothing half-started: the request
+bundle is written (one S3 PutObject) before the run is recorded (one conditional PutItem), the
+run is announced (one PutEvents), and its orchestrator is launched (one RunTask, with the run id
+as its ``clientToken``). The orchestrator's task ARN reaches the run from its own events and
+from the orchestrator itself, not from a fifth write here.
+
+Submission is idempotent: given an idempotency key, the run id is derived from it, so the
+conditional PutItem lets only the first submission through. A repeat returns the same run (and
+relaunches its orchestrator with the same client token if the first attempt died before
+launching, which ECS turns into a no-op if it had launched after all).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from .launcher import LaunchError, TaskSpec
 from .notifications import run_notification
@@ -18,12 +27,13 @@ from .objects import ObjectStore, request_key
 from .records import RunRecord, utc_now
 from .states import State
 from .status import ControlPlane, change_run
-from .transitions import record_launch_failure, record_orchestrator
+from .store import RunExists
+from .transitions import record_launch_failure
 from .validation import ValidatedRequest
 
-WORKFLOW_OBJECT = "workflow.zip"
-INPUTS_OBJECT = "inputs.json"
-REQUEST_OBJECT = "request.json"
+# Inputs up to this size are kept on the run record too (the run log shows them); larger ones
+# only in the request bundle (a DynamoDB item holds at most 400 KB).
+MAX_RECORDED_PARAMS_BYTES = 64 * 1024
 
 
 class SubmitError(RuntimeError):
@@ -34,9 +44,25 @@ class SubmitError(RuntimeError):
         self.run_id = run_id
 
 
+class IdempotencyConflict(ValueError):
+    """An idempotency key used before with a different request."""
+
+
 def new_run_id() -> str:
     """A run id that sorts by submission time and is unique without coordination."""
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(4)
+
+
+def idempotent_run_id(idempotency_key: str) -> str:
+    """The run id of every submission with this key (a valid ECS client token, too)."""
+    return "req-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:28]
+
+
+def request_digest(request: ValidatedRequest, extra: dict[str, Any]) -> str:
+    """What makes two submissions the same request."""
+    digest = hashlib.sha256(request.bundle)
+    digest.update(json.dumps(extra, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
 
 
 def submit(
@@ -46,23 +72,42 @@ def submit(
     objects: ObjectStore,
     orchestrator_spec: Callable[[str], TaskSpec],
     tags: dict[str, str] | None = None,
+    idempotency_key: str | None = None,
+    wes_request: dict[str, Any] | None = None,
+    options: dict[str, str] | None = None,
 ) -> RunRecord:
-    """Record the run and launch its orchestrator; returns the run as recorded."""
-    run_id = new_run_id()
+    """Record the run and launch its orchestrator; returns the run as recorded.
+
+    ``wes_request`` is the WES RunRequest to echo in the run log; ``options`` are engine
+    parameters the orchestrator honours (``delete_after``). Raises ``IdempotencyConflict`` and
+    ``SubmitError``.
+    """
+    tags = dict(tags or {})
+    options = dict(options or {})
+    digest = request_digest(request, {"tags": tags, "options": options, "task": request.task})
+    run_id = idempotent_run_id(idempotency_key) if idempotency_key else new_run_id()
     now = utc_now()
-    workflow_key = request_key(run_id, WORKFLOW_OBJECT)
-    inputs_key = request_key(run_id, INPUTS_OBJECT)
-    summary = {
+    bundle_key = request_key(run_id, f"bundle-{digest[:16]}.zip")
+    summary: dict[str, Any] = {
         "workflow_name": request.workflow_name,
         "wdl_path": request.wdl_path,
         "task": request.task,
-        "tags": tags or {},
+        "tags": tags,
+        "options": options,
         "submitted_at": now,
+        "digest": digest,
     }
-    objects.put_bytes(workflow_key, request.bundle)
-    objects.put_bytes(inputs_key, json.dumps(request.inputs, indent=2).encode())
-    objects.put_bytes(request_key(run_id, REQUEST_OBJECT), json.dumps(summary, indent=2).encode())
+    if wes_request is not None:
+        echo = dict(wes_request)
+        params = json.dumps(request.inputs)
+        if len(params) <= MAX_RECORDED_PARAMS_BYTES:
+            echo["workflow_params"] = request.inputs
+        summary["wes"] = echo
+    if idempotency_key:
+        summary["idempotency_key"] = idempotency_key
 
+    location = objects.put_bytes(bundle_key, request.bundle)
+    summary["bundle_location"] = location
     spec = orchestrator_spec(run_id)
     run = RunRecord(
         run_id=run_id,
@@ -70,22 +115,40 @@ def submit(
         created_at=now,
         updated_at=now,
         workflow_name=request.workflow_name,
-        workflow_key=workflow_key,
-        inputs_key=inputs_key,
+        workflow_key=bundle_key,
+        inputs_key=bundle_key,
         request=summary,
-        tags=dict(tags or {}),
+        tags=tags,
         orchestrator_log=spec.log_path,
     )
-    plane.store.create_run(run)
+    try:
+        plane.store.create_run(run)
+    except RunExists:
+        return _repeat(run, digest, plane, spec)
     note = run_notification(None, run)
     if note is not None:
         plane.notifier.publish([note])
+    _launch(run, plane, spec)
+    return run
 
+
+def _repeat(run: RunRecord, digest: str, plane: ControlPlane, spec: TaskSpec) -> RunRecord:
+    existing = plane.store.get_run(run.run_id)
+    if existing is None:  # expired between the two calls; vanishingly rare
+        raise IdempotencyConflict("the idempotency key's earlier run has just expired; retry")
+    if existing.request.get("digest") != digest:
+        raise IdempotencyConflict(
+            f"the idempotency key was used for run {existing.run_id} with a different request"
+        )
+    if existing.state == State.QUEUED and not existing.orchestrator_arn:
+        _launch(existing, plane, spec)  # the same client token: ECS starts at most one task
+    return existing
+
+
+def _launch(run: RunRecord, plane: ControlPlane, spec: TaskSpec) -> None:
     try:
-        task_arn = plane.launcher.run_task(spec)
+        plane.launcher.run_task(spec)
     except LaunchError as exn:
         reason = str(exn)
-        change_run(plane, run_id, lambda r: record_launch_failure(r, utc_now(), reason))
-        raise SubmitError(run_id, reason) from exn
-    change_run(plane, run_id, lambda r: record_orchestrator(r, task_arn, utc_now()))
-    return plane.store.get_run(run_id) or run
+        change_run(plane, run.run_id, lambda r: record_launch_failure(r, utc_now(), reason))
+        raise SubmitError(run.run_id, reason) from exn

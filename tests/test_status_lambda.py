@@ -41,7 +41,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         deployment.ENV_CLUSTER: "wdl",
     }.items():
         monkeypatch.setenv(key, value)
-    deployment._aws_control_plane.cache_clear()
+    deployment.aws_control_plane.cache_clear()
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         dynamodb.create_table(**table_definition("runs"))
@@ -63,7 +63,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         ecs = boto3.client("ecs", region_name=REGION)
         ecs.create_cluster(clusterName="wdl")
         yield {"dynamodb": dynamodb, "sqs": sqs, "queue": queue, "ecs": ecs}
-    deployment._aws_control_plane.cache_clear()
+    deployment.aws_control_plane.cache_clear()
 
 
 def notes(aws: dict[str, Any]) -> list[dict[str, Any]]:
