@@ -82,6 +82,15 @@ def started_by(role: str, run_id: str) -> str:
     return f"{STARTED_BY_PREFIX}/{role}/{run_id}"
 
 
+def run_id_of(event: Mapping[str, Any]) -> str:
+    """The run id in an event's ``startedBy``, or "" if the task is not this project's."""
+    detail = event.get("detail")
+    owner = detail.get("startedBy") if isinstance(detail, Mapping) else None
+    if not isinstance(owner, str) or not owner.startswith(STARTED_BY_PREFIX + "/"):
+        return ""
+    return owner.rsplit("/", 1)[-1]
+
+
 def task_id_of(task_arn: str) -> str:
     """The task id: the last path segment of an ECS task ARN."""
     return task_arn.rsplit("/", 1)[-1]

@@ -14,7 +14,10 @@ import io
 import json
 import logging
 import os
+import posixpath
+import re
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +28,10 @@ from WDL import Zip as wdl_zip
 from WDL.runtime import config as wdl_config
 from WDL.runtime import download as wdl_download
 
+from .wes import RunRequest
+
 log = logging.getLogger(__name__)
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 MAX_INPUTS_FILE_BYTES = 16 * 1024 * 1024
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024
@@ -53,51 +59,170 @@ def validate_request(
     *,
     task: str | None = None,
 ) -> ValidatedRequest:
-    """Check a request the way ``miniwdl run`` would, without running it."""
+    """Check a request the way ``miniwdl run`` would, without running it (the CLI's local
+    submissions: inputs may name any local file)."""
     path = os.path.abspath(os.path.expanduser(wdl_path))
     if not os.path.isfile(path):
         raise RequestError(f"WDL file not found: {wdl_path}")
     inputs_json = _read_inputs_file(input_file) if input_file else None
+    doc = _load(path, wdl_path)
+    cfg = wdl_config.Loader(log)
+    name, input_json = _check_inputs(
+        doc,
+        list(inputs or []),
+        inputs_json,
+        task,
+        lambda fn, is_dir: wdl_download.able(cfg, fn, directory=is_dir),
+    )
+    return ValidatedRequest(
+        wdl_path=path,
+        workflow_name=name,
+        inputs=input_json,
+        bundle=_bundle(doc, input_json, []),
+        task=task,
+    )
 
+
+def validate_run_request(request: RunRequest, fetch: Callable[[str], bytes]) -> ValidatedRequest:
+    """Check a WES run request (the API and S3 drops): the WDL is an attachment or fetched from
+    its URL with ``fetch``; File and Directory inputs must be URIs or attachments. Nothing on
+    this machine outside the request's own files can be read, imported or named as an input."""
+    with tempfile.TemporaryDirectory(prefix="miniwdl-fargate-request-") as tmp:
+        root = os.path.realpath(tmp)
+        for name, data in request.attachments.items():
+            dest = os.path.join(root, os.path.normpath(name))
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            with open(dest, "wb") as f:
+                f.write(data)
+        if _URL.match(request.workflow_url):
+            data = fetch(request.workflow_url)
+            name = posixpath.basename(request.workflow_url.split("?")[0]) or "workflow.wdl"
+            main = os.path.join(root, name)
+            if os.path.exists(main):
+                raise RequestError(
+                    f"workflow_url {request.workflow_url!r} clashes with attachment {name!r}"
+                )
+            with open(main, "wb") as f:
+                f.write(data)
+        else:
+            main = os.path.join(root, os.path.normpath(request.workflow_url))
+        base_url = request.workflow_url if _URL.match(request.workflow_url) else None
+        doc = _load(main, request.workflow_url, read_source=_confined_reader(root, base_url, fetch))
+        cfg = wdl_config.Loader(log)
+        attached: set[str] = set()
+
+        def downloadable(path: str, is_dir: bool) -> bool:
+            if wdl_download.able(cfg, path, directory=is_dir):
+                return True
+            attached.add(_attachment_input(root, os.path.dirname(main), path, is_dir))
+            return True
+
+        name, input_json = _check_inputs(
+            doc, [], request.workflow_params, request.task, downloadable
+        )
+        return ValidatedRequest(
+            wdl_path=request.workflow_url,
+            workflow_name=name,
+            inputs=input_json,
+            bundle=_bundle(doc, input_json, sorted(attached)),
+            task=request.task,
+        )
+
+
+def _attachment_input(root: str, base: str, path: str, is_dir: bool) -> str:
+    """The attachment an input path names (relative to the main WDL's directory), or
+    ``RequestError``: a run may not read the submitter's or the service's own files."""
+    kind = "Directory" if is_dir else "File"
+    if os.path.isabs(path) or "://" in path:
+        raise RequestError(
+            f"{kind} input {path!r} names a path outside the run; give an s3:// or https:// URI,"
+            " or attach the file and name it relative to the workflow"
+        )
+    target = os.path.realpath(os.path.join(base, path))
+    if not target.startswith(root + os.sep):
+        raise RequestError(f"{kind} input {path!r} names a path outside the run's attachments")
+    exists = os.path.isdir(target) if is_dir else os.path.isfile(target)
+    if not exists:
+        raise RequestError(f"{kind} input {path!r} is not among the attachments")
+    return target
+
+
+def _confined_reader(
+    root: str, base_url: str | None, fetch: Callable[[str], bytes]
+) -> Callable[..., Awaitable[Any]]:
+    """miniwdl ``read_source`` that reads WDL only from the request's own directory; an import
+    missing there is fetched relative to ``base_url`` (the workflow's URL), if there is one."""
+
+    async def read_source(uri: str, path: list[str], importer: Any) -> Any:
+        if "://" in uri or os.path.isabs(uri):
+            raise RequestError(f"import {uri!r}: imports must be relative to the workflow")
+        base = os.path.dirname(importer.pos.abspath) if importer is not None else root
+        target = os.path.realpath(os.path.join(base, uri))
+        if not target.startswith(root + os.sep):
+            raise RequestError(f"import {uri!r} is outside the request's files")
+        if not os.path.exists(target) and base_url:
+            relative = os.path.relpath(target, root)
+            data = fetch(posixpath.join(posixpath.dirname(base_url), relative))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as f:
+                f.write(data)
+        return await WDL.Tree.read_source_default(target, [], importer)
+
+    return read_source
+
+
+def _load(path: str, shown: str, read_source: Callable[..., Awaitable[Any]] | None = None) -> Any:
     try:
-        doc = WDL.load(path)
-    except (wdl_error.SyntaxError, wdl_error.ValidationError, wdl_error.ImportError) as exn:
+        return WDL.load(path, read_source=read_source)
+    except (wdl_error.SyntaxError, wdl_error.ValidationError) as exn:
+        raise RequestError(_one_line(exn)) from None
+    except wdl_error.ImportError as exn:
+        cause = exn.__cause__
+        if isinstance(cause, RequestError):
+            raise RequestError(str(cause)) from None
         raise RequestError(_one_line(exn)) from None
     except wdl_error.MultipleValidationErrors as exn:
         first = _one_line(exn.exceptions[0])
         more = len(exn.exceptions) - 1
         raise RequestError(first + (f" (and {more} more errors)" if more else "")) from None
+    except RequestError:
+        raise
     except OSError as exn:
-        raise RequestError(f"cannot read {wdl_path}: {exn.strerror or exn}") from None
+        raise RequestError(f"cannot read {shown}: {exn.strerror or exn}") from None
+    except UnicodeDecodeError:
+        raise RequestError(f"{shown} is not UTF-8 text") from None
 
-    cfg = wdl_config.Loader(log)
+
+def _check_inputs(
+    doc: Any,
+    inputs: list[str],
+    inputs_json: dict[str, Any] | None,
+    task: str | None,
+    downloadable: Callable[[str, bool], bool],
+) -> tuple[str, dict[str, Any]]:
+    """(target name, inputs JSON) as ``miniwdl run`` would take them; ``RequestError`` else."""
     try:
         # miniwdl prints a help text to stderr when an input name is unknown; keep one line.
         with contextlib.redirect_stderr(io.StringIO()):
             target, _env, input_json = wdl_cli.runner_input(
                 doc,
-                list(inputs or []),
+                inputs,
                 json.dumps(inputs_json) if inputs_json is not None else None,
                 [],
                 [],
                 task=task,
-                downloadable=lambda fn, is_dir: wdl_download.able(cfg, fn, directory=is_dir),
+                downloadable=downloadable,
                 root="/",
             )
+    except RequestError:
+        raise
     except wdl_error.InputError as exn:
         raise RequestError(_one_line(exn)) from None
     except ValueError as exn:  # int("abc") and friends, from key=value arguments
-        raise RequestError(_wrong_type(doc, task, list(inputs or []), exn)) from None
+        raise RequestError(_wrong_type(doc, task, inputs, exn)) from None
     except (wdl_error.SyntaxError, wdl_error.ValidationError) as exn:
         raise RequestError(_one_line(exn)) from None
-
-    return ValidatedRequest(
-        wdl_path=path,
-        workflow_name=str(target.name),
-        inputs=dict(input_json),
-        bundle=_bundle(doc),
-        task=task,
-    )
+    return str(target.name), dict(input_json)
 
 
 def _read_inputs_file(input_file: str) -> dict[str, Any]:
@@ -115,11 +240,14 @@ def _read_inputs_file(input_file: str) -> dict[str, Any]:
     return data
 
 
-def _bundle(doc: WDL.Tree.Document) -> bytes:
+def _bundle(doc: WDL.Tree.Document, inputs: dict[str, Any], files: list[str]) -> bytes:
+    """The run's one request object: miniwdl's zip of the WDL and its imports, with the inputs
+    as its default inputs, and the files they name relative to the WDL."""
     with tempfile.TemporaryDirectory(prefix="miniwdl-fargate-") as tmp:
         archive = os.path.join(tmp, "workflow.zip")
+        extra = sorted(set(source_relative_files(doc)) | set(files))
         try:
-            wdl_zip.build(doc, archive, log, additional_files=source_relative_files(doc))
+            wdl_zip.build(doc, archive, log, inputs=inputs or None, additional_files=extra)
         except wdl_error.InputError as exn:
             raise RequestError(_one_line(exn)) from None
         if os.path.getsize(archive) > MAX_BUNDLE_BYTES:
