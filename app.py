@@ -47,11 +47,10 @@ def _log_context(event: Any, get_response: Callable[[Any], Any]) -> Any:
 def _wes(handler: Callable[..., dict[str, Any]]) -> Callable[..., Response]:
     """Answer a route with its JSON, or with a WES ErrorResponse for an ``ApiError``."""
 
-    def route(*args: str) -> Response:
-        if args:
-            correlate(args[0])
+    def route(**params: str) -> Response:
+        correlate(params.get("run_id", ""))
         try:
-            body = handler(*args)
+            body = handler(**params)
         except ApiError as exn:
             return Response(exn.body(), status_code=exn.status_code)
         return Response(body, status_code=200)
@@ -97,7 +96,14 @@ def list_runs() -> dict[str, Any]:
     f"{BASE_PATH}/runs",
     methods=["POST"],
     authorizer=authorizer,
-    content_types=["multipart/form-data"],
+    # Any type reaches the handler, so a wrong one gets a WES ErrorResponse, not Chalice's.
+    content_types=[
+        "multipart/form-data",
+        "application/json",
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "application/octet-stream",
+    ],
 )
 @_wes
 def submit_run() -> dict[str, Any]:

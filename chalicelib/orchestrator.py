@@ -85,11 +85,21 @@ def error_summary(error: Mapping[str, Any]) -> JSON:
 
 
 def publish_outputs(
-    outputs: Mapping[str, Any], run_dir: str, run_id: str, objects: ObjectStore
+    outputs: Mapping[str, Any], run_dir: str, run_id: str, objects: ObjectStore, work_root: str
 ) -> dict[str, Any]:
     """Put every output file (and every file of an output directory) in the objects store and
-    return the outputs with paths replaced by the objects' locations."""
-    root = os.path.realpath(run_dir)
+    return the outputs with paths replaced by the objects' locations.
+
+    Files of this run keep their path relative to the run directory; files of another run on
+    the work filesystem (outputs the call cache reused) go under ``cached/``.
+    """
+    run_root = os.path.realpath(run_dir)
+    work = os.path.realpath(work_root)
+
+    def key_for(real: str) -> str:
+        if real.startswith(run_root + os.sep):
+            return os.path.relpath(real, run_root)
+        return os.path.join("cached", os.path.relpath(real, work))
 
     def publish(value: Any) -> Any:
         if isinstance(value, dict):
@@ -99,9 +109,9 @@ def publish_outputs(
         if not isinstance(value, str) or not os.path.isabs(value):
             return value
         real = os.path.realpath(value)
-        if not real.startswith(root + os.sep) or not os.path.exists(real):
+        if not real.startswith(work + os.sep) or not os.path.exists(real):
             return value
-        relative = os.path.relpath(value, run_dir)
+        relative = key_for(real)
         if os.path.isdir(real):
             for parent, _dirs, files in os.walk(real):
                 for name in files:
@@ -216,15 +226,15 @@ def run(
     # Inputs that name attachments are relative to the workflow's directory.
     exit_code = _run_miniwdl(argv, env, cwd=os.path.dirname(main_wdl))
     result = _read_json(result_path)
-    _publish_logs(run_dir, run_id, objects)
+    log_location = _publish_logs(run_dir, run_id, objects)
 
     if exit_code == 0 and isinstance(result.get("outputs"), dict):
-        values = publish_outputs(result["outputs"], run_dir, run_id, objects)
+        values = publish_outputs(result["outputs"], run_dir, run_id, objects, root)
         location = objects.put_bytes(
             result_key(run_id, "outputs.json"), json.dumps(values, indent=2).encode()
         )
         outcome: JSON = {"values": values, "location": location, "dir": run_dir}
-        _report(plane, run_id, State.COMPLETE, None, 0, outputs=outcome)
+        _report(plane, run_id, State.COMPLETE, None, 0, outputs=outcome, log=log_location)
         _clean_up(record.request, State.COMPLETE, run_dir)
         return 0
 
@@ -241,7 +251,7 @@ def run(
             " outside this service) before the run finished"
         )
     code = exit_code or 1
-    _report(plane, run_id, state, summary, code)
+    _report(plane, run_id, state, summary, code, log=log_location)
     stop_run_tasks(plane, run_id, f"the run ended {state.value}")
     _clean_up(record.request, state, run_dir)
     return code
@@ -255,13 +265,21 @@ def _report(
     exit_code: int,
     *,
     outputs: JSON | None = None,
+    log: str | None = None,
 ) -> None:
     cost = tasks_cost(plane.store.list_tasks(run_id), plane.prices)
     change_run(
         plane,
         run_id,
         lambda r: report_outcome(
-            r, state, utc_now(), outputs=outputs, error=error, exit_code=exit_code, cost=cost
+            r,
+            state,
+            utc_now(),
+            outputs=outputs,
+            error=error,
+            exit_code=exit_code,
+            cost=cost,
+            log_location=log,
         ),
     )
 
@@ -291,15 +309,20 @@ def _run_miniwdl(argv: list[str], env: Mapping[str, str], cwd: str) -> int:
 LOG_FILES = ("workflow.log", "stdout.txt", "stderr.txt")
 
 
-def _publish_logs(run_dir: str, run_id: str, objects: ObjectStore) -> None:
-    """The run's log and every call's stdout/stderr under ``results/RUN/logs/``."""
+def _publish_logs(run_dir: str, run_id: str, objects: ObjectStore) -> str | None:
+    """The run's log and every call's stdout/stderr under ``results/RUN/logs/``; returns the
+    location of the run's log (miniwdl's ``workflow.log``), if there is one."""
+    location = None
     for parent, dirs, files in os.walk(run_dir):
         dirs[:] = [d for d in dirs if d not in ("work", "out", "_miniwdl_inputs")]
         for name in files:
             if name in LOG_FILES:
                 path = os.path.join(parent, name)
                 relative = os.path.relpath(path, run_dir)
-                objects.put_file(result_key(run_id, f"logs/{relative}"), path)
+                placed = objects.put_file(result_key(run_id, f"logs/{relative}"), path)
+                if relative == "workflow.log":
+                    location = placed
+    return location
 
 
 def _read_json(path: str) -> dict[str, Any]:

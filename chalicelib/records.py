@@ -73,6 +73,7 @@ class RunRecord(_Item):
     outputs: JSON | None = None
     error: JSON | None = None
     cost: JSON | None = None
+    log_location: str | None = None
 
 
 @dataclass(frozen=True)

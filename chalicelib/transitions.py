@@ -118,6 +118,7 @@ def report_outcome(
     error: JSON | None = None,
     exit_code: int | None = None,
     cost: Cost | None = None,
+    log_location: str | None = None,
 ) -> RunRecord | None:
     """The orchestrator's own report of how the run ended (it knows outputs, errors, and what
     its task containers cost)."""
@@ -134,6 +135,7 @@ def report_outcome(
         exit_code=exit_code,
         end_time=now,
         cost=cost.as_dict() if cost is not None else run.cost,
+        log_location=log_location or run.log_location,
     )
 
 

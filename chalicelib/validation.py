@@ -31,6 +31,9 @@ from WDL.runtime import download as wdl_download
 from .wes import RunRequest
 
 log = logging.getLogger(__name__)
+# miniwdl's config loader and zip builder narrate at INFO; a submission needs only problems.
+_miniwdl_log = logging.getLogger(__name__ + ".miniwdl")
+_miniwdl_log.setLevel(logging.WARNING)
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 MAX_INPUTS_FILE_BYTES = 16 * 1024 * 1024
@@ -66,7 +69,7 @@ def validate_request(
         raise RequestError(f"WDL file not found: {wdl_path}")
     inputs_json = _read_inputs_file(input_file) if input_file else None
     doc = _load(path, wdl_path)
-    cfg = wdl_config.Loader(log)
+    cfg = wdl_config.Loader(_miniwdl_log)
     name, input_json = _check_inputs(
         doc,
         list(inputs or []),
@@ -108,7 +111,7 @@ def validate_run_request(request: RunRequest, fetch: Callable[[str], bytes]) -> 
             main = os.path.join(root, os.path.normpath(request.workflow_url))
         base_url = request.workflow_url if _URL.match(request.workflow_url) else None
         doc = _load(main, request.workflow_url, read_source=_confined_reader(root, base_url, fetch))
-        cfg = wdl_config.Loader(log)
+        cfg = wdl_config.Loader(_miniwdl_log)
         attached: set[str] = set()
 
         def downloadable(path: str, is_dir: bool) -> bool:
@@ -154,7 +157,7 @@ def _confined_reader(
     missing there is fetched relative to ``base_url`` (the workflow's URL), if there is one."""
 
     async def read_source(uri: str, path: list[str], importer: Any) -> Any:
-        if "://" in uri or os.path.isabs(uri):
+        if "://" in uri or (importer is not None and os.path.isabs(uri)):
             raise RequestError(f"import {uri!r}: imports must be relative to the workflow")
         base = os.path.dirname(importer.pos.abspath) if importer is not None else root
         target = os.path.realpath(os.path.join(base, uri))
@@ -247,7 +250,7 @@ def _bundle(doc: WDL.Tree.Document, inputs: dict[str, Any], files: list[str]) ->
         archive = os.path.join(tmp, "workflow.zip")
         extra = sorted(set(source_relative_files(doc)) | set(files))
         try:
-            wdl_zip.build(doc, archive, log, inputs=inputs or None, additional_files=extra)
+            wdl_zip.build(doc, archive, _miniwdl_log, inputs=inputs or None, additional_files=extra)
         except wdl_error.InputError as exn:
             raise RequestError(_one_line(exn)) from None
         if os.path.getsize(archive) > MAX_BUNDLE_BYTES:

@@ -303,7 +303,7 @@ def run_log(
             "start_time": run.start_time,
             "end_time": run.end_time,
             "stdout": run.orchestrator_log,
-            "stderr": run.request.get("log_location") or run.orchestrator_log,
+            "stderr": run.log_location or run.orchestrator_log,
             "exit_code": run.exit_code,
             "system_logs": system_logs,
         },
