@@ -506,6 +506,19 @@ def test_bad_requests_give_the_apis_message_and_exit_2(
 
 
 @pytestmark_e2e
+def test_one_task_of_the_wdl_with_a_tag(cli: ApiCli) -> None:
+    result = cli("run", str(WDL_DIR / "needs_input.wdl"), "who=x", "times=2", "--task", "say")
+    assert result.code == 0, result.err
+    run_id = result.json()["run_id"]
+    stdout = cli("logs", run_id, "--task", "say", "--stdout")  # a task run: no call-
+    assert stdout.out.splitlines() == ["x", "x"]
+    run = cli.client.get_run(run_id)
+    assert run["request"]["workflow_engine_parameters"] == {"task": "say"}
+    tagged = cli("submit", str(WDL_DIR / "needs_input.wdl"), "who=y", "--tag", "team=lab")
+    assert cli.client.get_run(tagged.out.strip())["tags"] == {"team": "lab"}
+
+
+@pytestmark_e2e
 def test_unknown_and_ambiguous_run_ids(cli: ApiCli) -> None:
     ids = [r["run_id"] for r in cli.client.iter_runs()]
     if len(ids) < 2:

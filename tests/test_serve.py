@@ -62,10 +62,10 @@ class ServedApi:
     def client(self) -> WesClient:
         return WesClient(self.url)
 
-    def stop(self) -> int:
-        """Ctrl-C, as a user stops it; returns the exit code."""
+    def stop(self, signum: int = signal.SIGINT) -> int:
+        """Ctrl-C (by default), as a user stops it; returns the exit code."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(signum)
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -149,6 +149,7 @@ def test_a_port_in_use_is_one_clear_error(served: ServedApi) -> None:
     )
     assert proc.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+    assert served.stop(signal.SIGTERM) == 0  # as a service manager stops it
 
 
 def test_prepare_environment_points_the_app_at_the_home(tmp_path: Path) -> None:
