@@ -250,8 +250,7 @@ class _SigV4Signer:
         request = AWSRequest(method=method, url=url, data=body or b"", headers=dict(headers))
         frozen = self.credentials.get_frozen_credentials()
         SigV4Auth(frozen, "execute-api", self.region).add_auth(request)
-        headers.update({k: v for k, v in request.headers.items() if k not in headers})
-        headers["Authorization"] = request.headers["Authorization"]
+        headers.update(request.headers.items())
 
 
 class WesClient:
@@ -507,7 +506,9 @@ def package_run(
     files WDL 1.2 names relative to it, and the local ``File``/``Directory`` inputs (rewritten to
     their names under ``inputs/``). Attachment names are relative to the directory holding the
     WDL files. A WDL that does not load, or inputs missing, are left for the API to report, so its
-    message is the one the user sees; inputs that cannot even be parsed fail here.
+    message is the one the user sees; inputs that cannot even be parsed fail here, and so do
+    ``name=value`` inputs to a WDL that does not load here (their types come from the WDL: they
+    could only be dropped, and the run might then start without them).
     """
     path = os.path.abspath(os.path.expanduser(wdl_path))
     if not os.path.isfile(path):
@@ -517,7 +518,10 @@ def package_run(
     version = wdl_type_version(main_source.decode(errors="replace"))
     engine = {"task": task} if task else None
     doc = _load(path)
-    if doc is None:  # the API loads it again and says what is wrong
+    if doc is None:
+        if inputs:
+            raise RunRequestError(_local_message(wdl_path, inputs, input_file, task, None))
+        # The API loads it again and says what is wrong.
         return RunRequest(
             workflow_url=os.path.basename(path),
             workflow_params=params_json or {},
@@ -692,16 +696,17 @@ def _local_message(
     inputs: Sequence[str],
     input_file: str | None,
     task: str | None,
-    exn: Exception,
+    exn: Exception | None,
 ) -> str:
-    """The one-line message the local mode gives for inputs that do not parse."""
+    """The one-line message the local mode gives for this request (a WDL that does not load,
+    inputs that do not parse)."""
     from .validation import RequestError, validate_request
 
     try:
         validate_request(wdl_path, list(inputs), input_file, task=task)
     except RequestError as error:
         return str(error)
-    return " ".join(str(exn).split())
+    return " ".join(str(exn).split()) if exn else f"cannot load {wdl_path}"
 
 
 def _input_names(local_paths: list[str], taken: set[str]) -> dict[str, str]:

@@ -262,9 +262,14 @@ def test_package_leaves_a_broken_wdl_to_the_api_and_fails_on_unparsable_inputs(
 ) -> None:
     broken = tmp_path / "broken.wdl"
     broken.write_text("version 1.1\nworkflow broken {\n  call\n}\n")
-    request = package_run(str(broken), ["x=1"])
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text('{"broken.x": 1}')
+    request = package_run(str(broken), input_file=str(inputs))
     assert [a.name for a in request.attachments] == ["broken.wdl"]
     assert (request.workflow_url, request.workflow_type_version) == ("broken.wdl", "1.1")
+    assert request.workflow_params == {"broken.x": 1}
+    with pytest.raises(RunRequestError, match=r"broken\.wdl:4:1: Unexpected token"):
+        package_run(str(broken), ["x=1"])  # typed by the WDL: not sent untyped, nor dropped
     with pytest.raises(RunRequestError, match="input times should be Int"):
         package_run(str(WDL_DIR / "needs_input.wdl"), ["who=x", "times=many"])
     with pytest.raises(RunRequestError, match="WDL file not found"):
