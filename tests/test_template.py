@@ -1,0 +1,713 @@
+"""The deployable stack: the template `make package` builds (chalice's + infra/template.yaml).
+
+Built once per session with the Makefile's own recipe, then checked offline: cfn-lint (errors
+fail), least-privilege IAM, every resource issue 5 asks for, the table's shape against the
+store's ``table_definition``, and the orchestrator image's pinned requirements.
+"""
+
+from __future__ import annotations
+
+import configparser
+import fnmatch
+import re
+import shlex
+import subprocess
+from collections.abc import Callable, Iterator
+from importlib.metadata import requires
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+
+from chalicelib.backend_fargate import FargateSettings
+from chalicelib.deployment import AwsDeployment
+from chalicelib.dynamodb_store import table_definition
+
+ROOT = Path(__file__).resolve().parent.parent
+Template = dict[str, Any]
+Statement = dict[str, Any]
+
+# Actions that must never be granted on "*" (issue 5): launching tasks, passing roles, and
+# writing the table or the bucket. Patterns in policies are matched against these.
+SENSITIVE_ACTIONS = (
+    "ecs:RunTask",
+    "ecs:StartTask",
+    "iam:PassRole",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:TransactWriteItems",
+    "dynamodb:DeleteTable",
+    "dynamodb:UpdateTable",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:PutObjectAcl",
+    "s3:DeleteBucket",
+    "s3:PutBucketPolicy",
+)
+# The only actions that may have Resource "*": they have no resource-level permissions.
+STAR_RESOURCE_ACTIONS = frozenset(
+    {
+        "ecs:RegisterTaskDefinition",
+        "ecs:DescribeTaskDefinition",
+        "ecs:ListTasks",
+        "ecr:GetAuthorizationToken",
+    }
+)
+# Resources that are a policy document (identity or resource policy).
+POLICY_RESOURCES = frozenset(
+    {
+        "AWS::IAM::Policy",
+        "AWS::IAM::ManagedPolicy",
+        "AWS::IAM::RolePolicy",
+        "AWS::SQS::QueuePolicy",
+        "AWS::S3::BucketPolicy",
+        "AWS::SNS::TopicPolicy",
+    }
+)
+ORCHESTRATOR_FAMILY = "${AWS::StackName}-orchestrator"
+TASK_FAMILY_PREFIX = "miniwdl-fargate-task-"
+PSEUDO_PARAMETERS = frozenset(
+    {
+        "AWS::AccountId",
+        "AWS::NoValue",
+        "AWS::Partition",
+        "AWS::Region",
+        "AWS::StackId",
+        "AWS::StackName",
+        "AWS::URLSuffix",
+    }
+)
+LAMBDA_ENVIRONMENT = (
+    "MINIWDL_FARGATE_TABLE",
+    "MINIWDL_FARGATE_BUS",
+    "MINIWDL_FARGATE_CLUSTER",
+    "MINIWDL_FARGATE_BUCKET",
+    "MINIWDL_FARGATE_ORCHESTRATOR_TASK_DEFINITION",
+    "MINIWDL_FARGATE_SUBNETS",
+    "MINIWDL_FARGATE_SECURITY_GROUPS",
+    "MINIWDL_FARGATE_ASSIGN_PUBLIC_IP",
+    "MINIWDL_FARGATE_RETENTION_DAYS",
+    "MINIWDL_FARGATE_API_AUTH",
+)
+ORCHESTRATOR_ENVIRONMENT = (
+    *(name for name in LAMBDA_ENVIRONMENT if name != "MINIWDL_FARGATE_API_AUTH"),
+    "MINIWDL_FARGATE_WORK_ROOT",
+    "MINIWDL__SCHEDULER__CONTAINER_BACKEND",
+    "MINIWDL__AWS_FARGATE__CLUSTER",
+    "MINIWDL__AWS_FARGATE__SUBNETS",
+    "MINIWDL__AWS_FARGATE__SECURITY_GROUPS",
+    "MINIWDL__AWS_FARGATE__EFS_ID",
+    "MINIWDL__AWS_FARGATE__EFS_ACCESS_POINT",
+    "MINIWDL__AWS_FARGATE__EFS_MOUNTPOINT",
+    "MINIWDL__AWS_FARGATE__TASK_ROLE_ARN",
+    "MINIWDL__AWS_FARGATE__EXECUTION_ROLE_ARN",
+    "MINIWDL__AWS_FARGATE__LOG_GROUP",
+    "MINIWDL__AWS_FARGATE__REGION",
+    "MINIWDL__AWS_FARGATE__ASSIGN_PUBLIC_IP",
+)
+OUTPUTS = ("ApiUrl", "Bucket", "EventBus", "Table", "Cluster", "OrchestratorTaskDefinition")
+
+
+@pytest.fixture(scope="session")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`make package` into a temporary directory; the template's path. (``-o`` keeps make from
+    reinstalling the dev tools under the running tests if pyproject.toml changed.)"""
+    out = tmp_path_factory.mktemp("package") / "out"
+    command = ["make", "--no-print-directory", "-C", str(ROOT), "-o", ".venv/.dev-installed"]
+    result = subprocess.run(
+        [*command, "package", f"PACKAGE_DIR={out}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, f"make package failed:\n{result.stdout}\n{result.stderr}"
+    return out / "template.yaml"
+
+
+@pytest.fixture(scope="session")
+def template(packaged: Path) -> Template:
+    loaded = yaml.safe_load(packaged.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+# helpers
+
+
+def resources(template: Template, kind: str) -> dict[str, dict[str, Any]]:
+    """The template's resources of one type, by logical ID."""
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def props(template: Template, logical_id: str) -> dict[str, Any]:
+    properties = template["Resources"][logical_id].get("Properties", {})
+    assert isinstance(properties, dict)
+    return properties
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def is_ref(value: Any, name: str) -> bool:
+    return value == {"Ref": name}
+
+
+def is_getatt(value: Any, name: str, attribute: str = "Arn") -> bool:
+    return value == {"Fn::GetAtt": [name, attribute]}
+
+
+def sub_text(value: Any) -> str:
+    """The string of an ``Fn::Sub`` (or a plain string); "" for anything else."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        sub = value["Fn::Sub"]
+        return str(sub if isinstance(sub, str) else sub[0])
+    return ""
+
+
+def walk(node: Any) -> Iterator[Any]:
+    """Every dict and list in a template fragment, depth first."""
+    yield node
+    if isinstance(node, dict):
+        for child in node.values():
+            yield from walk(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from walk(child)
+
+
+def policy_documents(template: Template) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, document) for every identity and resource policy in the template."""
+    for name, resource in template["Resources"].items():
+        p = resource.get("Properties", {})
+        kind = resource["Type"]
+        if kind == "AWS::IAM::Role":
+            for policy in p.get("Policies", []):
+                yield f"{name}/{policy['PolicyName']}", policy["PolicyDocument"]
+        elif kind in POLICY_RESOURCES:
+            yield name, p["PolicyDocument"]
+        elif kind == "AWS::EFS::FileSystem" and "FileSystemPolicy" in p:
+            yield name, p["FileSystemPolicy"]
+        elif kind == "AWS::Serverless::Function" and "Policies" in p:
+            yield name, {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+
+
+def allow_statements(template: Template) -> Iterator[tuple[str, Statement]]:
+    for where, document in policy_documents(template):
+        for statement in as_list(document["Statement"]):
+            if statement["Effect"] == "Allow":
+                yield f"{where}/{statement.get('Sid', '?')}", statement
+
+
+def matches(action_pattern: str, action: str) -> bool:
+    return fnmatch.fnmatchcase(action.lower(), action_pattern.lower())
+
+
+def sensitive_actions(statement: Statement) -> set[str]:
+    patterns = [str(a) for a in as_list(statement.get("Action", []))]
+    return {a for a in SENSITIVE_ACTIONS if any(matches(p, a) for p in patterns)}
+
+
+def role_names(template: Template) -> set[str]:
+    return set(resources(template, "AWS::IAM::Role"))
+
+
+# cfn-lint
+
+
+def test_cfn_lint_reports_no_errors(packaged: Path) -> None:
+    from cfnlint.api import lint_file
+
+    matches_ = lint_file(packaged)
+    errors = [m for m in matches_ if m.rule.id.startswith("E")]
+    assert not errors, "\n".join(str(m) for m in errors)
+
+
+# IAM: least privilege
+
+
+def test_no_allow_statement_has_star_action_or_not_action(template: Template) -> None:
+    for where, statement in allow_statements(template):
+        assert "NotAction" not in statement and "NotResource" not in statement, where
+        for action in as_list(statement.get("Action", [])):
+            assert action != "*" and not str(action).endswith(":*"), f"{where}: {action}"
+
+
+def test_star_resource_only_for_actions_without_resource_permissions(template: Template) -> None:
+    for where, statement in allow_statements(template):
+        if "*" not in as_list(statement.get("Resource", [])):
+            continue
+        actions = set(as_list(statement["Action"]))
+        assert actions <= STAR_RESOURCE_ACTIONS, f"{where}: {sorted(actions)} on '*'"
+
+
+def test_sensitive_actions_never_on_star(template: Template) -> None:
+    """RunTask, PassRole and table or bucket writes never on "*" or a wildcard ARN."""
+    for where, statement in allow_statements(template):
+        if not sensitive_actions(statement):
+            continue
+        for resource in as_list(statement.get("Resource", "*")):
+            text = sub_text(resource)
+            assert resource != "*", where
+            assert not re.fullmatch(r"arn:[^:]*:[^:]*:[^:]*:[^:]*:\*", text), f"{where}: {text}"
+
+
+def test_run_task_only_project_families_on_this_cluster(template: Template) -> None:
+    found = 0
+    for where, statement in allow_statements(template):
+        if not {"ecs:RunTask", "ecs:StartTask"} & sensitive_actions(statement):
+            continue
+        found += 1
+        for resource in as_list(statement["Resource"]):
+            text = sub_text(resource)
+            assert text.startswith(
+                "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/"
+            ), f"{where}: {resource}"
+            family = text.split("task-definition/", 1)[1]
+            assert family in (f"{ORCHESTRATOR_FAMILY}:*", f"{TASK_FAMILY_PREFIX}*:*"), where
+        cluster = statement["Condition"]["ArnEquals"]["ecs:cluster"]
+        assert is_getatt(cluster, "Cluster"), where
+    assert found == 2  # the submit path (orchestrators) and the orchestrator (WDL tasks)
+
+
+def test_pass_role_only_this_stacks_roles_to_ecs(template: Template) -> None:
+    roles = role_names(template)
+    found = 0
+    for where, statement in allow_statements(template):
+        if "iam:PassRole" not in sensitive_actions(statement):
+            continue
+        found += 1
+        for resource in as_list(statement["Resource"]):
+            assert any(is_getatt(resource, role) for role in roles), f"{where}: {resource}"
+        passed_to = statement["Condition"]["StringEquals"]["iam:PassedToService"]
+        assert passed_to == "ecs-tasks.amazonaws.com", where
+    assert found == 2
+
+
+def test_table_and_bucket_writes_only_on_this_table_and_bucket(template: Template) -> None:
+    for where, statement in allow_statements(template):
+        actions = sensitive_actions(statement)
+        for resource in as_list(statement.get("Resource", [])):
+            if any(a.startswith("dynamodb:") for a in actions):
+                assert is_getatt(resource, "Table") or sub_text(resource).startswith(
+                    "${Table.Arn}/"
+                ), f"{where}: {resource}"
+            if any(a.startswith("s3:") for a in actions):
+                assert is_getatt(resource, "Bucket") or sub_text(resource).startswith(
+                    "${Bucket.Arn}/"
+                ), f"{where}: {resource}"
+
+
+def test_every_function_has_one_of_the_stacks_roles(template: Template) -> None:
+    roles = role_names(template)
+    functions = resources(template, "AWS::Serverless::Function")
+    assert {"APIHandler", "OnSubmissionCreated", "OnEcsTaskStateChange"} <= set(functions)
+    for name, function in functions.items():
+        role = function["Properties"].get("Role")
+        assert any(is_getatt(role, r) for r in roles), f"{name}: Role {role}"
+        assert "Policies" not in function["Properties"], name
+    assert is_getatt(props(template, "OnEcsTaskStateChange")["Role"], "StatusFunctionRole")
+    for name in ("APIHandler", "OnSubmissionCreated"):
+        assert is_getatt(props(template, name)["Role"], "SubmitFunctionRole")
+
+
+# every resource issue 5 lists
+
+
+def _network(t: Template) -> bool:
+    parameters = t["Parameters"]
+    return (
+        {"CreateVpc", "VpcId", "SubnetIds", "SecurityGroupIds", "AssignPublicIp"} <= set(parameters)
+        and t["Resources"]["Vpc"].get("Condition") == "CreateVpc"
+        and len(resources(t, "AWS::EC2::Subnet")) == 2
+        and len(resources(t, "AWS::EC2::InternetGateway")) == 1
+        and not resources(t, "AWS::EC2::NatGateway")  # nothing billed while idle
+    )
+
+
+def _cluster(t: Template) -> bool:
+    (cluster,) = resources(t, "AWS::ECS::Cluster").values()
+    return set(cluster["Properties"]["CapacityProviders"]) == {"FARGATE", "FARGATE_SPOT"}
+
+
+def _efs(t: Template) -> bool:
+    (fs,) = resources(t, "AWS::EFS::FileSystem").values()
+    p = fs["Properties"]
+    return p["Encrypted"] is True and p["ThroughputMode"] == "elastic"
+
+
+def _mount_targets(t: Template) -> bool:
+    targets = resources(t, "AWS::EFS::MountTarget").values()
+    subnets = [m["Properties"]["SubnetId"]["Fn::Select"][0] for m in targets]
+    return sorted(subnets) == [0, 1] and all(
+        m["Properties"]["SecurityGroups"] == [{"Ref": "EfsSecurityGroup"}] for m in targets
+    )
+
+
+def _access_point(t: Template) -> bool:
+    (ap,) = resources(t, "AWS::EFS::AccessPoint").values()
+    user = ap["Properties"]["PosixUser"]
+    creation = ap["Properties"]["RootDirectory"]["CreationInfo"]
+    return user["Uid"] != "0" and user["Gid"] != "0" and creation["OwnerUid"] == user["Uid"]
+
+
+def _efs_only_from_containers(t: Template) -> bool:
+    ingress = props(t, "EfsSecurityGroup")["SecurityGroupIngress"]
+    return ingress == [
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 2049,
+            "ToPort": 2049,
+            "SourceSecurityGroupId": {"Ref": "ContainerSecurityGroup"},
+            "Description": ingress[0]["Description"],
+        }
+    ]
+
+
+def _table(t: Template) -> bool:
+    (table,) = resources(t, "AWS::DynamoDB::Table").values()
+    p = table["Properties"]
+    return (
+        p["BillingMode"] == "PAY_PER_REQUEST"
+        and p["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+        and p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    )
+
+
+def _bucket(t: Template) -> bool:
+    (bucket,) = resources(t, "AWS::S3::Bucket").values()
+    p = bucket["Properties"]
+    block = p["PublicAccessBlockConfiguration"]
+    sse = p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    return (
+        all(block[k] is True for k in ("BlockPublicAcls", "BlockPublicPolicy"))
+        and all(block[k] is True for k in ("IgnorePublicAcls", "RestrictPublicBuckets"))
+        and sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+        and p["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"]
+    )
+
+
+def _bucket_prefixes(t: Template) -> bool:
+    return {"submissions/", "requests/", "results/"} <= set(t["Metadata"]["Bucket"]["Prefixes"])
+
+
+def _rule(t: Template, function: str) -> dict[str, Any]:
+    events = props(t, function)["Events"]
+    (event,) = events.values()
+    assert event["Type"] == "EventBridgeRule"  # CloudWatchEvent has no DLQ or retry policy
+    rule: dict[str, Any] = event["Properties"]
+    return rule
+
+
+def _dead_letters(t: Template, function: str, queue: str) -> bool:
+    rule = _rule(t, function)
+    return (
+        is_getatt(rule["DeadLetterConfig"]["Arn"], queue)
+        and rule["RetryPolicy"]["MaximumRetryAttempts"] > 0
+        and props(t, function)["DeadLetterQueue"]
+        == {"Type": "SQS", "TargetArn": {"Fn::GetAtt": [queue, "Arn"]}}
+    )
+
+
+def _ecs_rule(t: Template) -> bool:
+    pattern = _rule(t, "OnEcsTaskStateChange")["Pattern"]
+    return (
+        pattern["source"] == ["aws.ecs"]
+        and pattern["detail-type"] == ["ECS Task State Change"]
+        and pattern["detail"]["clusterArn"] == [{"Fn::GetAtt": ["Cluster", "Arn"]}]
+        and _dead_letters(t, "OnEcsTaskStateChange", "EcsEventsDeadLetterQueue")
+    )
+
+
+def _s3_rule(t: Template) -> bool:
+    pattern = _rule(t, "OnSubmissionCreated")["Pattern"]
+    return (
+        pattern["source"] == ["aws.s3"]
+        and pattern["detail-type"] == ["Object Created"]
+        and pattern["detail"]["bucket"]["name"] == [{"Ref": "Bucket"}]
+        and pattern["detail"]["object"]["key"] == [{"wildcard": "submissions/*.json"}]
+        and _dead_letters(t, "OnSubmissionCreated", "SubmissionEventsDeadLetterQueue")
+    )
+
+
+def _dead_letter_policy(t: Template) -> bool:
+    """EventBridge may send to each queue, from its own rule only (SAM names the rules
+    function ID + event ID)."""
+    statements = props(t, "DeadLetterQueuePolicy")["PolicyDocument"]["Statement"]
+    sources = {
+        s["Resource"]["Fn::GetAtt"][0]: s["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::GetAtt"][
+            0
+        ]
+        for s in statements
+    }
+    expected = {}
+    for function, queue in (
+        ("OnEcsTaskStateChange", "EcsEventsDeadLetterQueue"),
+        ("OnSubmissionCreated", "SubmissionEventsDeadLetterQueue"),
+    ):
+        (event_id,) = props(t, function)["Events"]
+        expected[queue] = function + event_id
+    return sources == expected
+
+
+def _bus(t: Template) -> bool:
+    return len(resources(t, "AWS::Events::EventBus")) == 1
+
+
+def _orchestrator(t: Template) -> bool:
+    p = props(t, "OrchestratorTaskDefinition")
+    (container,) = p["ContainerDefinitions"]
+    (volume,) = p["Volumes"]
+    efs = volume["EFSVolumeConfiguration"]
+    log = container["LogConfiguration"]
+    return (
+        p["RequiresCompatibilities"] == ["FARGATE"]
+        and container["Name"] == "orchestrator"
+        and is_ref(container["Image"], "OrchestratorImage")
+        and container["MountPoints"][0]["ContainerPath"] == "/mnt/efs"
+        and container["MountPoints"][0]["SourceVolume"] == volume["Name"]
+        and is_ref(efs["FilesystemId"], "FileSystem")
+        and efs["TransitEncryption"] == "ENABLED"
+        and is_ref(efs["AuthorizationConfig"]["AccessPointId"], "AccessPoint")
+        and efs["AuthorizationConfig"]["IAM"] == "ENABLED"
+        and log["LogDriver"] == "awslogs"
+        and log["Options"]["mode"] == "blocking"
+        and is_ref(log["Options"]["awslogs-group"], "OrchestratorLogGroup")
+        and is_getatt(p["TaskRoleArn"], "OrchestratorTaskRole")
+        and is_getatt(p["ExecutionRoleArn"], "OrchestratorExecutionRole")
+        and sub_text(p["Family"]) == ORCHESTRATOR_FAMILY
+    )
+
+
+def _log_groups(t: Template) -> bool:
+    groups = resources(t, "AWS::Logs::LogGroup")
+    functions = resources(t, "AWS::Serverless::Function").values()
+    used = {f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for f in functions}
+    return (
+        all(is_ref(g["Properties"]["RetentionInDays"], "LogRetentionDays") for g in groups.values())
+        and used | {"OrchestratorLogGroup", "TaskLogGroup"} == set(groups)
+        and len(used) == len(functions)
+    )
+
+
+RESOURCE_CHECKS: dict[str, Callable[[Template], bool]] = {
+    "network: VPC parameters, or a minimal VPC without NAT": _network,
+    "ECS cluster with FARGATE and FARGATE_SPOT": _cluster,
+    "EFS encrypted, elastic throughput": _efs,
+    "EFS mount targets in both subnets": _mount_targets,
+    "EFS access point with a non-root POSIX user": _access_point,
+    "EFS reachable from the containers only": _efs_only_from_containers,
+    "DynamoDB on demand, TTL, point-in-time recovery": _table,
+    "S3 public access blocked, SSE, EventBridge notifications": _bucket,
+    "S3 prefixes documented": _bucket_prefixes,
+    "ECS task-state-change rule to the status Lambda, this cluster, DLQ": _ecs_rule,
+    "S3 Object Created rule to the submit Lambda, this bucket, DLQ": _s3_rule,
+    "dead-letter queues accept their own rule only": _dead_letter_policy,
+    "notifications bus": _bus,
+    "orchestrator task definition": _orchestrator,
+    "log groups with retention": _log_groups,
+}
+
+
+@pytest.mark.parametrize("check", list(RESOURCE_CHECKS), ids=list(RESOURCE_CHECKS))
+def test_template_has(template: Template, check: str) -> None:
+    assert RESOURCE_CHECKS[check](template), check
+
+
+def test_lambda_environment(template: Template) -> None:
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert set(LAMBDA_ENVIRONMENT) <= set(variables)
+    assert is_ref(variables["MINIWDL_FARGATE_TABLE"], "Table")
+    assert is_ref(variables["MINIWDL_FARGATE_BUS"], "EventBus")
+    assert is_ref(variables["MINIWDL_FARGATE_CLUSTER"], "Cluster")
+    assert is_ref(variables["MINIWDL_FARGATE_BUCKET"], "Bucket")
+    assert is_ref(
+        variables["MINIWDL_FARGATE_ORCHESTRATOR_TASK_DEFINITION"], "OrchestratorTaskDefinition"
+    )
+
+
+def test_orchestrator_environment(template: Template) -> None:
+    (container,) = props(template, "OrchestratorTaskDefinition")["ContainerDefinitions"]
+    environment = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert set(ORCHESTRATOR_ENVIRONMENT) <= set(environment)
+    assert environment["MINIWDL__SCHEDULER__CONTAINER_BACKEND"] == "aws_fargate"
+    assert environment["MINIWDL__AWS_FARGATE__EFS_MOUNTPOINT"] == "/mnt/efs"
+    assert environment["MINIWDL_FARGATE_WORK_ROOT"] == "/mnt/efs"
+    assert is_getatt(environment["MINIWDL__AWS_FARGATE__TASK_ROLE_ARN"], "TaskRole")
+    assert is_getatt(environment["MINIWDL__AWS_FARGATE__EXECUTION_ROLE_ARN"], "TaskExecutionRole")
+    assert is_ref(environment["MINIWDL__AWS_FARGATE__LOG_GROUP"], "TaskLogGroup")
+    # Every [aws_fargate] key the stack sets is one the backend reads.
+    keys = {
+        name.removeprefix("MINIWDL__AWS_FARGATE__").lower()
+        for name in environment
+        if name.startswith("MINIWDL__AWS_FARGATE__")
+    }
+    assert keys <= set(FargateSettings.__dataclass_fields__), keys
+
+
+def test_stack_settings_are_ones_the_code_reads(template: Template) -> None:
+    """Every MINIWDL_FARGATE_* variable the stack sets is an ``AwsDeployment`` field (or the
+    API's authorization mode), so a renamed setting cannot silently drop out."""
+    (container,) = props(template, "OrchestratorTaskDefinition")["ContainerDefinitions"]
+    names = set(template["Globals"]["Function"]["Environment"]["Variables"])
+    names |= {e["Name"] for e in container["Environment"]}
+    fields = {"MINIWDL_FARGATE_" + f.upper() for f in AwsDeployment.__dataclass_fields__}
+    ours = {n for n in names if n.startswith("MINIWDL_FARGATE_")}
+    assert ours - fields == {"MINIWDL_FARGATE_API_AUTH"}
+
+
+def test_outputs_and_parameter_descriptions(template: Template) -> None:
+    assert set(OUTPUTS) <= set(template["Outputs"])
+    for name, output in template["Outputs"].items():
+        assert output.get("Description") or name in (
+            "RestAPIId",
+            "APIHandlerName",
+            "APIHandlerArn",
+            "EndpointURL",
+        )
+    for name, parameter in template["Parameters"].items():
+        assert parameter.get("Description"), f"parameter {name} has no description"
+
+
+def test_every_reference_resolves(template: Template) -> None:
+    """Ref, GetAtt and Sub name a parameter, a resource or a rule SAM generates (cfn-lint does
+    not check references into SAM-generated resources)."""
+    generated = {
+        function + event
+        for function, resource in resources(template, "AWS::Serverless::Function").items()
+        for event in resource["Properties"].get("Events", {})
+    }
+    known = set(template["Parameters"]) | set(template["Resources"]) | generated
+    known |= PSEUDO_PARAMETERS
+    for node in walk(template):
+        if not isinstance(node, dict):
+            continue
+        names: list[str] = []
+        if "Ref" in node:
+            names.append(node["Ref"])
+        if "Fn::GetAtt" in node:
+            names.append(node["Fn::GetAtt"][0])
+        if "Fn::Sub" in node:
+            sub = node["Fn::Sub"]
+            local = set(sub[1]) if isinstance(sub, list) else set()
+            variables = re.findall(r"\$\{([^}!]+)\}", sub_text(node))
+            names += [v.split(".")[0] for v in variables if v not in local]
+        for name in names:
+            assert name in known, f"unknown reference {name}"
+
+
+# the DynamoDB table is the store's
+
+
+def test_table_matches_the_stores_table_definition(template: Template) -> None:
+    expected = table_definition("any")
+    table = props(template, "Table")
+
+    def by_name(items: list[dict[str, Any]], key: str) -> dict[str, Any]:
+        return {item[key]: item for item in items}
+
+    assert table["BillingMode"] == expected["BillingMode"]
+    assert table["KeySchema"] == expected["KeySchema"]
+    assert by_name(table["AttributeDefinitions"], "AttributeName") == by_name(
+        expected["AttributeDefinitions"], "AttributeName"
+    )
+    indexes = by_name(table["GlobalSecondaryIndexes"], "IndexName")
+    assert indexes == by_name(expected["GlobalSecondaryIndexes"], "IndexName")
+
+
+# the orchestrator image
+
+
+def _dockerfile_lines() -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined."""
+    return (ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
+
+
+def _dockerfile_copies() -> dict[str, str]:
+    """Where each file the Dockerfile copies lands in the image -> its path in the repository."""
+    copies = {}
+    for line in _dockerfile_lines():
+        words = line.split()
+        if words[:1] == ["COPY"] and len(words) == 3:
+            copies[words[2]] = words[1]
+    return copies
+
+
+def _dockerfile_pip_installs() -> list[list[str]]:
+    """The arguments of each `pip install` in the Dockerfile."""
+    installs = []
+    for line in _dockerfile_lines():
+        if not line.startswith("RUN "):
+            continue
+        for command in re.split(r"&&|;", line.removeprefix("RUN ")):
+            words = shlex.split(command)
+            if words[:2] == ["pip", "install"] or words[1:3] == ["-m", "pip"]:
+                installs.append(words[words.index("install") + 1 :])
+    return installs
+
+
+def _pinned_requirements() -> dict[str, str]:
+    """name -> version of everything the Dockerfile installs from PyPI, each pinned exactly."""
+    pins: dict[str, str] = {}
+    installs = _dockerfile_pip_installs()
+    assert installs, "the Dockerfile installs nothing with pip"
+    for words in installs:
+        lines: list[str] = []
+        i = 0
+        while i < len(words):
+            word = words[i]
+            if word in ("-r", "--requirement"):
+                source = _dockerfile_copies()[words[i + 1]]
+                lines += (ROOT / source).read_text().splitlines()
+                i += 2
+                continue
+            if not word.startswith("-") and word != ".":
+                lines.append(word)
+            i += 1
+        for line in lines:
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            requirement = Requirement(line)
+            (spec,) = requirement.specifier
+            assert spec.operator == "==" and "*" not in spec.version, f"not pinned: {line}"
+            pins[requirement.name.lower().replace("_", "-")] = spec.version
+    return pins
+
+
+def test_dockerfile_pins_every_requirement() -> None:
+    pins = _pinned_requirements()
+    # The package's runtime dependencies are among them, at versions pyproject.toml allows.
+    for line in requires("miniwdl-fargate") or []:
+        requirement = Requirement(line)
+        if requirement.marker is not None:
+            continue
+        name = requirement.name.lower().replace("_", "-")
+        assert name in pins, f"{name} is not pinned in the image"
+        assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} vs {line}"
+
+
+def test_dockerfile_installs_this_package_with_pinned_dependencies_only() -> None:
+    installs = _dockerfile_pip_installs()
+    assert any("." in words for words in installs), "the image must `pip install .`"
+    for words in installs:
+        assert "--no-deps" in words, f"pip install {' '.join(words)} may pull unpinned packages"
+
+
+def test_image_miniwdl_cfg_selects_aws_fargate_on_efs() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim\b", dockerfile, re.M)
+    assert "MINIWDL_CFG=/etc/miniwdl-fargate/miniwdl.cfg" in dockerfile
+    assert "COPY infra/miniwdl.cfg /etc/miniwdl-fargate/miniwdl.cfg" in dockerfile
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "infra" / "miniwdl.cfg")
+    assert cfg["scheduler"]["container_backend"] == "aws_fargate"
+    assert cfg["aws_fargate"]["efs_mountpoint"] == "/mnt/efs"
+    assert cfg["file_io"]["root"] == "/mnt/efs"
+    assert cfg["call_cache"]["dir"].startswith("/mnt/efs/")
