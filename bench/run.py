@@ -5,8 +5,14 @@ run succeeded, even if a target was missed (a scenario is a report, not a test),
 run failed. A scenario is a function in ``SCENARIOS`` returning its JSON object; add new ones
 there.
 
-    BENCH_TASKS  tasks per scatter (default 200)
-    BENCH_REPS   timed repetitions per command (default 5)
+    python bench/run.py [SCENARIO ...]   the named scenarios (default: all, in SCENARIOS order)
+
+Scenarios: local_scatter, fargate_scatter, and the control plane's (``bench/control_plane.py``):
+submit, events, cold_import, package_size.
+
+    BENCH_SCENARIOS  scenarios to run when none are named (comma- or space-separated)
+    BENCH_TASKS      tasks per scatter (default 200)
+    BENCH_REPS       timed repetitions per command (default 5)
 """
 
 from __future__ import annotations
@@ -157,13 +163,85 @@ def fargate_scatter() -> Result:
     return result
 
 
-SCENARIOS: list[Callable[[], Result]] = [local_scatter, fargate_scatter]
+def _control_plane(name: str) -> Result:
+    """Scenario ``name`` of ``bench/control_plane.py``, in its own process (moto's patches and
+    miniwdl's import cost stay that scenario's); its JSON line. Its notes pass through to stderr.
+    """
+    script = os.path.join(BENCH_DIR, "control_plane.py")
+    # no MINIWDL_* or AWS_* settings of this shell: the scenario sets up the stack's own
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MINIWDL", "AWS_"))}
+    env["PYTHONPATH"] = os.path.dirname(BENCH_DIR)
+    _note(f"{name}: running")
+    try:
+        proc = subprocess.run(
+            [sys.executable, script, name],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=900,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"scenario": name, "failures": 1, "error": "timed out after 900 s"}
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        return {"scenario": name, "failures": 1, "error": f"exit code {proc.returncode}"}
+    result: Result = json.loads(lines[-1])
+    return result
 
 
-def main() -> int:
-    """Run every scenario, print its JSON line; 1 if any run failed."""
+def submit() -> Result:
+    """The WES submit path (POST /runs through the app against moto): AWS calls per submission
+    by operation, latency, the idempotent repeat; target at most 4 calls."""
+    return _control_plane("submit")
+
+
+def events() -> Result:
+    """The status Lambda fed ECS task events against moto: writes and calls per event, events
+    per second, duplicates costing no write; target at most 1 conditional write per event."""
+    return _control_plane("events")
+
+
+def cold_import() -> Result:
+    """``import app`` in a fresh interpreter, its slowest modules, and the submit path's miniwdl
+    import; target under 500 ms."""
+    return _control_plane("cold_import")
+
+
+def package_size() -> Result:
+    """The Lambda package's zipped and unzipped size against Lambda's limits (or skipped)."""
+    return _control_plane("package_size")
+
+
+SCENARIOS: list[Callable[[], Result]] = [
+    local_scatter,
+    fargate_scatter,
+    submit,
+    events,
+    cold_import,
+    package_size,
+]
+
+
+def _selected(names: list[str]) -> list[Callable[[], Result]]:
+    """The scenarios named on the command line, else in ``BENCH_SCENARIOS``, else all."""
+    if not names:
+        names = os.environ.get("BENCH_SCENARIOS", "").replace(",", " ").split()
+    if not names:
+        return list(SCENARIOS)
+    by_name = {scenario.__name__: scenario for scenario in SCENARIOS}
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        raise SystemExit(
+            f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(by_name)}"
+        )
+    return [by_name[name] for name in names]
+
+
+def main(argv: list[str]) -> int:
+    """Run the selected scenarios, print each one's JSON line; 1 if any run failed."""
     failed = False
-    for scenario in SCENARIOS:
+    for scenario in _selected(argv):
         result = scenario()
         print(json.dumps(result), flush=True)
         failed = failed or bool(result.get("failures"))
@@ -171,4 +249,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
