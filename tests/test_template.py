@@ -357,6 +357,22 @@ def _access_point(t: Template) -> bool:
     return user["Uid"] != "0" and user["Gid"] != "0" and creation["OwnerUid"] == user["Uid"]
 
 
+def _efs_policy(t: Template) -> bool:
+    """Mounts need the stack's roles, an access point and TLS."""
+    (fs,) = resources(t, "AWS::EFS::FileSystem").values()
+    statements = {s["Sid"]: s for s in fs["Properties"]["FileSystemPolicy"]["Statement"]}
+    allowed = statements["ContainerRolesMayMountAndWrite"]["Condition"]["ArnEquals"]
+    roles = allowed["aws:PrincipalArn"]
+    return (
+        roles == [{"Fn::GetAtt": [r, "Arn"]} for r in ("OrchestratorTaskRole", "TaskRole")]
+        and statements["OnlyThroughAnAccessPoint"]["Effect"] == "Deny"
+        and statements["OnlyThroughAnAccessPoint"]["Condition"]
+        == {"Null": {"elasticfilesystem:AccessPointArn": "true"}}
+        and statements["OnlyOverTls"]["Effect"] == "Deny"
+        and statements["OnlyOverTls"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    )
+
+
 def _efs_only_from_containers(t: Template) -> bool:
     ingress = props(t, "EfsSecurityGroup")["SecurityGroupIngress"]
     return ingress == [
@@ -502,6 +518,7 @@ RESOURCE_CHECKS: dict[str, Callable[[Template], bool]] = {
     "EFS encrypted, elastic throughput": _efs,
     "EFS mount targets in both subnets": _mount_targets,
     "EFS access point with a non-root POSIX user": _access_point,
+    "EFS mounts need the stack's roles, an access point and TLS": _efs_policy,
     "EFS reachable from the containers only": _efs_only_from_containers,
     "DynamoDB on demand, TTL, point-in-time recovery": _table,
     "S3 public access blocked, SSE, EventBridge notifications": _bucket,
@@ -560,6 +577,31 @@ def test_stack_settings_are_ones_the_code_reads(template: Template) -> None:
     fields = {"MINIWDL_FARGATE_" + f.upper() for f in AwsDeployment.__dataclass_fields__}
     ours = {n for n in names if n.startswith("MINIWDL_FARGATE_")}
     assert ours - fields == {"MINIWDL_FARGATE_API_AUTH"}
+
+
+# What CloudFormation accepts in a Rules section (cfn-lint does not check it).
+RULE_FUNCTIONS = frozenset(
+    {
+        "Fn::And",
+        "Fn::Contains",
+        "Fn::EachMemberEquals",
+        "Fn::EachMemberIn",
+        "Fn::Equals",
+        "Fn::Not",
+        "Fn::Or",
+        "Fn::RefAll",
+        "Fn::ValueOf",
+        "Fn::ValueOfAll",
+        "Ref",
+    }
+)
+
+
+def test_rules_use_only_rule_functions(template: Template) -> None:
+    for node in walk(template.get("Rules", {})):
+        if isinstance(node, dict):
+            functions = {k for k in node if k == "Ref" or k.startswith("Fn::")}
+            assert functions <= RULE_FUNCTIONS, functions
 
 
 def test_outputs_and_parameter_descriptions(template: Template) -> None:
