@@ -44,4 +44,6 @@ def _atomic_writes(client):
 
 
 # The moto account + fake Fargate harness fixture, for the aws_fargate tests.
+# The emulated deployed stack (moto server, the Chalice app, fake Fargate), for the e2e tests.
+from aws_stack import stack  # noqa: E402, F401
 from fargate_env import fargate  # noqa: E402, F401

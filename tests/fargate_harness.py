@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
@@ -74,6 +75,7 @@ class FakeTask:
     proc: subprocess.Popen[bytes] | None = None
     user_stop: str | None = None
     interrupted: bool = False
+    timestamps: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -85,9 +87,23 @@ class FakeTask:
 class FakeFargate:
     """See the module docstring."""
 
-    def __init__(self, deliver: Deliver, faults: Faults | None = None, seed: int = 7) -> None:
+    def __init__(
+        self,
+        deliver: Deliver,
+        faults: Faults | None = None,
+        seed: int = 7,
+        *,
+        stop_grace_seconds: float = 2.0,
+        wrap_command: Callable[[FakeTask, list[str]], list[str]] | None = None,
+        output_dir: str | None = None,
+    ) -> None:
         self.deliver = deliver
         self.faults = faults or Faults()
+        self.stop_grace_seconds = stop_grace_seconds
+        self.wrap_command = wrap_command
+        self.output_dir = output_dir
+        self._ecs: Any = None
+        self._definition_env: dict[str, dict[str, str]] = {}
         self.random = random.Random(seed)
         self.tasks: dict[str, FakeTask] = {}
         self.injected_throttles = 0
@@ -106,6 +122,7 @@ class FakeFargate:
 
     def attach(self, ecs: Any) -> None:
         """Hook the ECS client's calls (before moto answers them, or after)."""
+        self._ecs = ecs
         events = ecs.meta.events
         events.register("provide-client-params.ecs.RegisterTaskDefinition", _moto_memory)
         events.register("before-parameter-build.ecs.RunTask", self._remember_request)
@@ -171,18 +188,41 @@ class FakeFargate:
 
     # running a task
 
+    def _definition_environment(self, fake: FakeTask) -> dict[str, str]:
+        """The container environment of the task's definition, as ECS gives it (the stack's
+        orchestrator definition carries the deployment's settings there)."""
+        arn = str(fake.request.get("taskDefinition", ""))
+        if arn not in self._definition_env:
+            found = self._ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+            containers = found.get("containerDefinitions") or [{}]
+            env = {e["name"]: e["value"] for e in containers[0].get("environment", [])}
+            self._definition_env[arn] = env
+        return self._definition_env[arn]
+
     def _run(self, fake: FakeTask) -> None:
         self._emit(fake, "PROVISIONING")
         self._emit(fake, "PENDING")
         container = fake.request["overrides"]["containerOverrides"][0]
-        env = {**os.environ, **fake.environment}
+        # ECS's metadata endpoint would tell the container its task ARN; this variable does.
+        env = {
+            **os.environ,
+            **self._definition_environment(fake),
+            **fake.environment,
+            "MINIWDL_FARGATE_TASK_ARN": fake.arn,
+        }
+        command = list(container["command"])
+        if self.wrap_command is not None:
+            command = self.wrap_command(fake, command)
+        out: Any = subprocess.DEVNULL
+        if self.output_dir:  # the awslogs stream, for a test to read
+            out = open(os.path.join(self.output_dir, fake.arn.rsplit("/", 1)[-1]), "ab")  # noqa: SIM115
         try:
             fake.proc = subprocess.Popen(
-                container["command"],
+                command,
                 env=env,
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT if self.output_dir else subprocess.DEVNULL,
                 start_new_session=True,
             )
         except OSError as exn:
@@ -228,7 +268,7 @@ class FakeFargate:
             return
 
         def escalate() -> None:
-            time.sleep(2)
+            time.sleep(self.stop_grace_seconds)
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
@@ -262,12 +302,16 @@ class FakeFargate:
         if fake.stop_code:
             detail["stopCode"] = fake.stop_code
             detail["stoppedReason"] = fake.stopped_reason
+        detail.update(fake.timestamps)
         return detail
 
     def _emit(self, fake: FakeTask, status: str, *, lose: bool = False) -> None:
         with fake.lock:
             fake.version += 1
             fake.last_status = status
+            stamp = {"PROVISIONING": "createdAt", "RUNNING": "startedAt", "STOPPED": "stoppedAt"}
+            if status in stamp:
+                fake.timestamps[stamp[status]] = _now()
             detail = self._detail(fake)
         event = {
             "version": "0",
@@ -310,6 +354,10 @@ class FakeFargate:
     def running(self) -> list[str]:
         """Tasks whose process is still alive."""
         return [a for a, t in self.tasks.items() if t.proc is not None and t.proc.poll() is None]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _moto_memory(params: dict[str, Any], **_: Any) -> None:
