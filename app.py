@@ -34,6 +34,13 @@ AUTH = os.environ.get("MINIWDL_FARGATE_API_AUTH", "iam").strip().lower() or "iam
 if AUTH not in ("iam", "none"):
     raise RuntimeError(f"MINIWDL_FARGATE_API_AUTH must be iam or none, not {AUTH!r}")
 authorizer = IAMAuthorizer() if AUTH == "iam" else None
+ANY_CONTENT = [
+    "multipart/form-data",
+    "application/json",
+    "application/x-www-form-urlencoded",
+    "text/plain",
+    "application/octet-stream",
+]
 
 
 @app.middleware("all")
@@ -97,13 +104,7 @@ def list_runs() -> dict[str, Any]:
     methods=["POST"],
     authorizer=authorizer,
     # Any type reaches the handler, so a wrong one gets a WES ErrorResponse, not Chalice's.
-    content_types=[
-        "multipart/form-data",
-        "application/json",
-        "application/x-www-form-urlencoded",
-        "text/plain",
-        "application/octet-stream",
-    ],
+    content_types=ANY_CONTENT,
 )
 @_wes
 def submit_run() -> dict[str, Any]:
@@ -143,7 +144,12 @@ def get_task(run_id: str, task_id: str) -> dict[str, Any]:
     return api.get_task(submitter_from_environment(), run_id, task_id)
 
 
-@app.route(f"{BASE_PATH}/runs/{{run_id}}/cancel", methods=["POST"], authorizer=authorizer)
+@app.route(
+    f"{BASE_PATH}/runs/{{run_id}}/cancel",
+    methods=["POST"],
+    authorizer=authorizer,
+    content_types=ANY_CONTENT,  # clients send an empty form or JSON body, or none
+)
 @_wes
 def cancel_run(run_id: str) -> dict[str, Any]:
     return api.cancel(submitter_from_environment(), run_id)

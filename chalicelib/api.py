@@ -222,16 +222,15 @@ def handle_drop(submitter: Submitter, event: Mapping[str, Any], bucket: str, pre
     obj = detail.get("object") or {}
     key = str(obj.get("key") or "")
     event_bucket = str((detail.get("bucket") or {}).get("name") or "")
-    if event_bucket != bucket or not key.startswith(prefix):
-        log.warning("ignoring object s3://%s/%s (not a submission)", event_bucket, key)
+    if event_bucket != bucket or not key.startswith(prefix) or not key.endswith(".json"):
+        # WDL files and other objects uploaded beside the submissions are not submissions
+        log.info("ignoring object s3://%s/%s (not a submission)", event_bucket, key)
         return ""
     version = obj.get("version-id") or obj.get("sequencer") or obj.get("etag") or ""
     identity = f"s3://{bucket}/{key}#{version}"
     source = f"s3://{bucket}/{key}"
     submitter = dataclasses.replace(submitter, read_s3=functools.cache(submitter.read_s3))
     try:
-        if not key.endswith(".json"):
-            raise ApiError(400, "a submission is a .json run request or inputs file")
         size = int(obj.get("size") or 0)
         if size > DROP_MAX_BYTES:
             raise ApiError(400, f"the submission is larger than {DROP_MAX_BYTES // 1024} KiB")

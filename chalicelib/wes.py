@@ -288,7 +288,8 @@ def run_list(runs: Sequence[RunRecord], next_page_token: str) -> dict[str, Any]:
 def run_log(
     run: RunRecord, *, task_logs_url: str, cost: Mapping[str, float] | None
 ) -> dict[str, Any]:
-    """``RunLog`` (plus our ``error`` and ``cost`` extensions)."""
+    """``RunLog``, plus our extensions: ``error``, ``cost``, ``tags``, ``submitted_at``,
+    ``run_dir`` (on the work filesystem) and ``outputs_location``."""
     outputs = (run.outputs or {}).get("values") if run.outputs else None
     system_logs = []
     if run.error:
@@ -313,6 +314,8 @@ def run_log(
         "error": run.error,
         "cost": dict(cost) if cost is not None else None,
         "tags": run.tags,
+        "submitted_at": run.created_at,
+        "run_dir": run.run_dir,
     }
 
 

@@ -115,6 +115,8 @@ def test_a_run_through_the_api_completes_with_its_log_tasks_and_outputs(client: 
     assert Path(log["run_log"]["stderr"]).name == "workflow.log"
     assert log["task_logs_url"].endswith(f"/runs/{run_id}/tasks")
     assert log["cost"]["vcpu_seconds"] > 0
+    assert log["submitted_at"] <= log["run_log"]["start_time"] <= log["run_log"]["end_time"]
+    assert Path(log["run_dir"]).is_dir()
 
     first = client.http.get(f"{BASE}/runs/{run_id}/tasks?page_size=2").json_body
     assert len(first["task_logs"]) == 2 and first["next_page_token"]
@@ -408,7 +410,12 @@ def test_cancel_through_the_api_leaves_nothing_running(client: Client, home: Pat
         if sum(t.state.value == "RUNNING" for t in store.list_tasks(run_id)) == 2:
             break
         time.sleep(0.1)
-    assert client.http.post(f"{BASE}/runs/{run_id}/cancel").json_body == {"run_id": run_id}
+    cancel = client.http.post(
+        f"{BASE}/runs/{run_id}/cancel",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},  # what curl -d '' sends
+        body=b"",
+    )
+    assert cancel.json_body == {"run_id": run_id}
     assert wait(client, run_id) == "CANCELED"
     tasks = store.list_tasks(run_id)
     assert len(tasks) == 2 and all(t.state.value == "CANCELED" for t in tasks)
