@@ -305,9 +305,11 @@ def test_outcome_already_reported_stays_and_the_orchestrator_adds_its_cost(h: Ha
         before.end_time,
     )
     # 1 vCPU and 2 GiB for 600 s, the orchestrator's own share (no tasks ran)
-    assert after.cost == {"vcpu_seconds": 600.0, "gb_seconds": 1200.0, "usd": pytest.approx(
-        (600 * 0.04048 + 1200 * 0.004445) / 3600, abs=1e-6
-    )}
+    assert after.cost == {
+        "vcpu_seconds": 600.0,
+        "gb_seconds": 1200.0,
+        "usd": pytest.approx((600 * 0.04048 + 1200 * 0.004445) / 3600, abs=1e-6),
+    }
     assert h.notes() == []
     h.handle(orch_event(3, "STOPPED", exit_code=0, timestamps=stamps))
     assert h.store.get_run("run1") == after

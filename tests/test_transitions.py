@@ -13,10 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib import ecs_events
+from chalicelib.cost import Cost
 from chalicelib.ecs_events import TaskEvent, parse_task_event
 from chalicelib.records import RunRecord, TaskRecord
 from chalicelib.states import State, is_terminal
-from chalicelib.cost import Cost
 from chalicelib.transitions import (
     Progress,
     apply_orchestrator_event,
@@ -317,9 +317,7 @@ def test_orchestrator_stopped_while_canceling_is_canceled() -> None:
 
 def test_orchestrator_stopping_after_outcome_only_adds_its_cost() -> None:
     tasks = Cost(vcpu_seconds=100.0, gb_seconds=200.0, usd=0.5)
-    run = report_outcome(
-        make_run(State.RUNNING), State.COMPLETE, NOW, outputs={"x": 1}, cost=tasks
-    )
+    run = report_outcome(make_run(State.RUNNING), State.COMPLETE, NOW, outputs={"x": 1}, cost=tasks)
     assert run is not None and run.cost == tasks.as_dict()
     stopped = apply_orchestrator_event(run, o_stopped(exit_code=0), LATER)
     assert stopped is not None
