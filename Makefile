@@ -54,7 +54,10 @@ clean:
 # `package` needs only PyPI; `image`, `deploy` and `destroy` need AWS credentials (and `image`
 # Docker), so CI never runs them. Variables: make deploy STACK=name REGION=eu-west-1 ...
 STACK ?= miniwdl-fargate
-REGION ?= $(or $(AWS_REGION),$(AWS_DEFAULT_REGION),$(shell aws configure get region 2>/dev/null))
+ifeq ($(origin REGION),undefined)
+# Looked up once, when first needed (so `make package` and `make test` never call aws).
+REGION = $(eval REGION := $(or $(AWS_REGION),$(AWS_DEFAULT_REGION),$(shell aws configure get region 2>/dev/null)))$(REGION)
+endif
 # API_AUTH=none packages and deploys an API without IAM authorization (for tests only).
 API_AUTH ?= iam
 # More stack parameters, e.g. PARAMETERS="CreateVpc=false VpcId=vpc-1 SubnetIds=subnet-a,subnet-b"
@@ -123,10 +126,14 @@ destroy:
 	output() { $(AWS_CLI) cloudformation describe-stacks --stack-name $(STACK) --output text \
 		--query "Stacks[0].Outputs[?OutputKey=='$$1'].OutputValue"; }; \
 	bucket=$$(output Bucket); cluster=$$(output Cluster); \
-	for task in $$($(AWS_CLI) ecs list-tasks --cluster $$cluster --query taskArns --output text); do \
-		$(AWS_CLI) ecs stop-task --cluster $$cluster --task $$task --reason "make destroy" >/dev/null; \
-	done; \
-	$(AWS_CLI) s3 rm s3://$$bucket --recursive --quiet; \
+	if [ -n "$$cluster" ] && [ "$$cluster" != None ]; then \
+		for task in $$($(AWS_CLI) ecs list-tasks --cluster $$cluster --query taskArns --output text); do \
+			$(AWS_CLI) ecs stop-task --cluster $$cluster --task $$task --reason "make destroy" >/dev/null; \
+		done; \
+	fi; \
+	if [ -n "$$bucket" ] && [ "$$bucket" != None ]; then \
+		$(AWS_CLI) s3 rm s3://$$bucket --recursive --quiet; \
+	fi; \
 	$(AWS_CLI) cloudformation delete-stack --stack-name $(STACK); \
 	$(AWS_CLI) cloudformation wait stack-delete-complete --stack-name $(STACK); \
 	echo "deleted stack $(STACK)"
