@@ -101,6 +101,8 @@ def apply_orchestrator_event(
             }
         changes["exit_code"] = event.exit_code
         changes["end_time"] = event.stopped_at or now
+        if not run.start_time and event.started_at:  # RUNNING may arrive later, or never
+            changes["start_time"] = event.started_at
         changes["cost"] = _with_orchestrator(tasks_cost, run, event, prices)
     elif target == State.RUNNING and not run.start_time:
         changes["start_time"] = event.started_at or now
