@@ -174,3 +174,25 @@ def _logs(stack: Stack) -> str:
     for path in sorted((stack.root / "container-logs").iterdir()):
         out.append(f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}")
     return "\n".join(out)
+
+
+def test_an_orchestrator_stopped_from_outside_records_system_error(stack: Stack) -> None:
+    response = post_run(stack, {"workflow_url": "slow.wdl"}, {"slow.wdl": SLOW})
+    run_id = response.json_body["run_id"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if len(stack.store.list_tasks(run_id)) == 2 and stack.run(run_id).orchestrator_arn:
+            break
+        time.sleep(0.2)
+    # A Spot interruption or someone's StopTask: SIGTERM, not a cancel through the API.
+    ecs = stack.harness._ecs
+    ecs.stop_task(cluster="wdl", task=stack.run(run_id).orchestrator_arn, reason="scale-in")
+    run = stack.wait(run_id, timeout=60)
+    assert run.state.value == "SYSTEM_ERROR", (run.error, _logs(stack))
+    assert run.error is not None and "SIGTERM" in run.error["message"]
+    tasks = stack.store.list_tasks(run_id)
+    assert tasks and all(t.state.value == "CANCELED" for t in tasks)
+    deadline = time.monotonic() + 10
+    while stack.leftover_processes(run_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert stack.leftover_processes(run_id) == []

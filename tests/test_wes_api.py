@@ -423,3 +423,25 @@ def test_cancel_through_the_api_leaves_nothing_running(client: Client, home: Pat
     while leftover_processes(str(home), run_id) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert leftover_processes(str(home), run_id) == []
+
+
+@pytest.mark.e2e
+def test_a_resubmitted_run_reuses_finished_calls_and_delete_after_cleans_up(
+    client: Client, home: Path
+) -> None:
+    fields = {"workflow_url": "hello.wdl", "workflow_params": '{"hello.names": ["Ada"]}'}
+    first = post_run(client, fields, {"hello.wdl": HELLO}).json_body["run_id"]
+    assert wait(client, first) == "COMPLETE"
+    again = post_run(
+        client,
+        {**fields, "workflow_engine_parameters": '{"delete_after": "success"}'},
+        {"hello.wdl": HELLO},
+    ).json_body["run_id"]
+    assert wait(client, again) == "COMPLETE"
+    store = SqliteStore(str(home / "state.sqlite3"))
+    assert len(store.list_tasks(first)) == 2
+    assert store.list_tasks(again) == []  # both calls came from the call cache
+    log = client.http.get(f"{BASE}/runs/{again}").json_body
+    assert Path(log["outputs"]["hello.greetings"]).read_text() == "Hello, Ada!\n"
+    assert not Path(log["run_dir"]).exists()  # delete_after=success
+    assert Path(client.http.get(f"{BASE}/runs/{first}").json_body["run_dir"]).is_dir()
