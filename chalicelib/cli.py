@@ -204,13 +204,18 @@ def _cmd_status(args: argparse.Namespace, home: LocalHome) -> int:
     return 0
 
 
-def _cmd_list(args: argparse.Namespace, home: LocalHome) -> int:
-    try:
-        state = parse_state(args.state) if args.state else None
-    except ValueError as exn:
-        raise CliError(str(exn)) from None
+def _list_filter(args: argparse.Namespace) -> State | None:
+    """``list``'s ``--state`` (checked with ``--limit``)."""
     if args.limit < 1:
         raise CliError("--limit must be at least 1")
+    try:
+        return parse_state(args.state) if args.state else None
+    except ValueError as exn:
+        raise CliError(str(exn)) from None
+
+
+def _cmd_list(args: argparse.Namespace, home: LocalHome) -> int:
+    state = _list_filter(args)
     store = home.control_plane().store
     runs: list[RunRecord] = []
     token = ""
@@ -348,12 +353,7 @@ def _api_status(args: argparse.Namespace, client: WesClient) -> int:
 
 
 def _api_list(args: argparse.Namespace, client: WesClient) -> int:
-    try:
-        state = parse_state(args.state) if args.state else None
-    except ValueError as exn:
-        raise CliError(str(exn)) from None
-    if args.limit < 1:
-        raise CliError("--limit must be at least 1")
+    state = _list_filter(args)
     run_ids: list[str] = []
     token = ""
     while len(run_ids) < args.limit:

@@ -24,6 +24,7 @@ from typing import Any
 import boto3
 import pytest
 from chalice.test import Client
+from fargate_env import create_efs
 from fargate_harness import FakeFargate, FakeTask
 from werkzeug.serving import make_server
 
@@ -198,17 +199,7 @@ def _resources(root: Path, efs_root: Path) -> tuple[dict[str, Any], dict[str, st
         queues[name] = url
     subnet = aws["ec2"].describe_subnets()["Subnets"][0]["SubnetId"]
     group = aws["ec2"].describe_security_groups()["SecurityGroups"][0]["GroupId"]
-    file_system = aws["efs"].create_file_system(
-        CreationToken="wdl", Encrypted=True, ThroughputMode="elastic"
-    )["FileSystemId"]
-    access_point = aws["efs"].create_access_point(
-        FileSystemId=file_system,
-        PosixUser={"Uid": 1000, "Gid": 1000},
-        RootDirectory={
-            "Path": "/wdl",
-            "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000, "Permissions": "0755"},
-        },
-    )["AccessPointId"]
+    file_system, access_point = create_efs(aws["efs"])
     aws["logs"].create_log_group(logGroupName="/miniwdl-fargate/tasks")
     aws["ecs"].create_cluster(clusterName=CLUSTER, capacityProviders=["FARGATE", "FARGATE_SPOT"])
 

@@ -71,6 +71,23 @@ class FargateEnv:
         return runtime.launcher
 
 
+def create_efs(efs_api: Any) -> tuple[str, str]:
+    """An encrypted, elastic file system and an access point with a non-root POSIX user, as the
+    stack creates them; returns their ids."""
+    file_system = efs_api.create_file_system(
+        CreationToken="wdl", Encrypted=True, ThroughputMode="elastic"
+    )["FileSystemId"]
+    access_point = efs_api.create_access_point(
+        FileSystemId=file_system,
+        PosixUser={"Uid": 1000, "Gid": 1000},
+        RootDirectory={
+            "Path": "/wdl",
+            "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000, "Permissions": "0755"},
+        },
+    )["AccessPointId"]
+    return str(file_system), str(access_point)
+
+
 @contextmanager
 def fargate_account(root: Path, setenv: Callable[[str, str], None]) -> Iterator[FargateEnv]:
     """A moto AWS account with a VPC, an ECS cluster with the Fargate capacity providers, an
@@ -83,18 +100,7 @@ def fargate_account(root: Path, setenv: Callable[[str, str], None]) -> Iterator[
         ec2 = boto3.client("ec2", region_name=REGION)
         subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
         group = ec2.describe_security_groups()["SecurityGroups"][0]["GroupId"]
-        efs_api = boto3.client("efs", region_name=REGION)
-        file_system = efs_api.create_file_system(
-            CreationToken="wdl", Encrypted=True, ThroughputMode="elastic"
-        )["FileSystemId"]
-        access_point = efs_api.create_access_point(
-            FileSystemId=file_system,
-            PosixUser={"Uid": 1000, "Gid": 1000},
-            RootDirectory={
-                "Path": "/wdl",
-                "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000, "Permissions": "0755"},
-            },
-        )["AccessPointId"]
+        file_system, access_point = create_efs(boto3.client("efs", region_name=REGION))
         boto3.client("logs", region_name=REGION).create_log_group(
             logGroupName="/miniwdl-fargate/tasks"
         )
