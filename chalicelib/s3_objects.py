@@ -79,12 +79,12 @@ def read_s3_uri(objects: S3Objects, uri: str) -> bytes:
     """An ``s3://BUCKET/KEY`` object of the deployment's own bucket (the only one its roles may
     read); ``PermissionError`` for any other bucket, ``FileNotFoundError`` if absent."""
     bucket, _, key = uri.removeprefix("s3://").partition("/")
-    if bucket != objects.bucket or not key:
-        raise PermissionError(
-            f"{uri}: workflows can be read from s3://{objects.bucket}/ only (or attached)"
-        )
     prefix = objects.prefix + "/" if objects.prefix else ""
-    return objects.get_bytes(key.removeprefix(prefix)) if key.startswith(prefix) else b""
+    if bucket != objects.bucket or not key.startswith(prefix) or key == prefix:
+        raise PermissionError(
+            f"{uri}: workflows can be read from s3://{objects.bucket}/{prefix} only (or attached)"
+        )
+    return objects.get_bytes(key.removeprefix(prefix))
 
 
 def _error_code(exn: ClientError) -> str:

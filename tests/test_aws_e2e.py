@@ -196,3 +196,19 @@ def test_an_orchestrator_stopped_from_outside_records_system_error(stack: Stack)
     while stack.leftover_processes(run_id) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert stack.leftover_processes(run_id) == []
+
+
+@pytest.mark.parametrize(
+    "url,message",
+    [
+        ("s3://someone-elses-bucket/x.wdl", f"can be read from s3://{BUCKET}/ only"),
+        (f"s3://{BUCKET}/submissions/missing.wdl", "no object"),
+    ],
+)
+def test_an_s3_workflow_url_outside_the_bucket_or_missing_is_a_400(
+    stack: Stack, url: str, message: str
+) -> None:
+    response = post_run(stack, {"workflow_url": url}, {})
+    assert response.status_code == 400
+    assert message in response.json_body["msg"]
+    assert _all(stack) == [] and stack.harness.tasks == {}
