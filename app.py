@@ -31,8 +31,9 @@ app = Chalice(app_name="miniwdl-fargate", configure_logs=False)
 app.api.binary_types.append("multipart/form-data")
 
 AUTH = os.environ.get("MINIWDL_FARGATE_API_AUTH", "iam").strip().lower() or "iam"
+AUTH = "iam" if AUTH == "sigv4" else AUTH  # the CLI's name for the same thing
 if AUTH not in ("iam", "none"):
-    raise RuntimeError(f"MINIWDL_FARGATE_API_AUTH must be iam or none, not {AUTH!r}")
+    raise RuntimeError(f"MINIWDL_FARGATE_API_AUTH must be iam (or sigv4) or none, not {AUTH!r}")
 authorizer = IAMAuthorizer() if AUTH == "iam" else None
 ANY_CONTENT = [
     "multipart/form-data",
