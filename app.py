@@ -46,7 +46,9 @@ ANY_CONTENT = [
 
 @app.middleware("all")
 def _log_context(event: Any, get_response: Callable[[Any], Any]) -> Any:
-    context = getattr(event, "context", None) or getattr(event, "lambda_context", None)
+    # an HTTP request's Lambda context is lambda_context (its context is API Gateway's);
+    # an event's is context
+    context = getattr(event, "lambda_context", None) or getattr(event, "context", None)
     path = getattr(event, "path", None)
     with invocation(context, **({"path": path} if path else {})):
         return get_response(event)
