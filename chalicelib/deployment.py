@@ -202,12 +202,7 @@ def aws_control_plane(deployment: AwsDeployment) -> ControlPlane:
         ),
         notifier=MeteredNotifier(EventBridgeNotifier(boto3.client("events"), deployment.bus)),
         launcher=EcsLauncher(new_ecs_client(""), cluster),
-        prices=prices_from_environment(
-            {
-                "MINIWDL_FARGATE_VCPU_HOUR_USD": deployment.vcpu_hour_usd,
-                "MINIWDL_FARGATE_GB_HOUR_USD": deployment.gb_hour_usd,
-            }
-        ),
+        prices=prices_from_environment(deployment.as_environment()),
     )
 
 

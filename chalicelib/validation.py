@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import posixpath
-import re
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,13 +27,12 @@ from WDL import Zip as wdl_zip
 from WDL.runtime import config as wdl_config
 from WDL.runtime import download as wdl_download
 
-from .wes import RunRequest
+from .wes import RunRequest, is_url
 
 log = logging.getLogger(__name__)
 # miniwdl's config loader and zip builder narrate at INFO; a submission needs only problems.
 _miniwdl_log = logging.getLogger(__name__ + ".miniwdl")
 _miniwdl_log.setLevel(logging.WARNING)
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 MAX_INPUTS_FILE_BYTES = 16 * 1024 * 1024
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024
@@ -97,7 +95,7 @@ def validate_run_request(request: RunRequest, fetch: Callable[[str], bytes]) -> 
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             with open(dest, "wb") as f:
                 f.write(data)
-        if _URL.match(request.workflow_url):
+        if is_url(request.workflow_url):
             data = fetch(request.workflow_url)
             name = posixpath.basename(request.workflow_url.split("?")[0]) or "workflow.wdl"
             main = os.path.join(root, name)
@@ -109,7 +107,7 @@ def validate_run_request(request: RunRequest, fetch: Callable[[str], bytes]) -> 
                 f.write(data)
         else:
             main = os.path.join(root, os.path.normpath(request.workflow_url))
-        base_url = request.workflow_url if _URL.match(request.workflow_url) else None
+        base_url = request.workflow_url if is_url(request.workflow_url) else None
         doc = _load(main, request.workflow_url, read_source=_confined_reader(root, base_url, fetch))
         cfg = wdl_config.Loader(_miniwdl_log)
         attached: set[str] = set()

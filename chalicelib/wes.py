@@ -49,6 +49,11 @@ FORM_FIELDS = (
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
+def is_url(text: str) -> bool:
+    """Whether ``text`` starts with a URL scheme (``s3://``, ``https://``, ...)."""
+    return bool(_URL.match(text))
+
+
 class ApiError(Exception):
     """A request the API refuses: ``status_code`` (4xx) and a message for the client."""
 
@@ -176,7 +181,7 @@ def parse_run_request(fields: Mapping[str, Any], attachments: Mapping[str, bytes
         raise ApiError(400, f"more than {MAX_ATTACHMENTS} attachments")
     for name in attachments:
         check_attachment_name(name)
-    if not _URL.match(url):
+    if not is_url(url):
         relative = posixpath.normpath(url)
         check_attachment_name(url)
         if relative not in {posixpath.normpath(n) for n in attachments}:

@@ -172,3 +172,22 @@ def test_a_partial_deployment_environment_is_a_clear_error(
     monkeypatch.delenv(deployment.ENV_BUS)
     with pytest.raises(deployment.DeploymentError, match="MINIWDL_FARGATE_BUS must be"):
         deployment.control_plane_from_environment()
+
+
+def test_the_deployment_settings_round_trip_and_set_the_cost_prices() -> None:
+    from chalicelib.cost import prices_from_environment
+
+    environ = {
+        deployment.ENV_TABLE: "runs",
+        deployment.ENV_BUS: "bus",
+        deployment.ENV_CLUSTER: "wdl",
+        "MINIWDL_FARGATE_SUBNETS": "subnet-a, subnet-b",
+        "MINIWDL_FARGATE_ASSIGN_PUBLIC_IP": "yes",
+        "MINIWDL_FARGATE_VCPU_HOUR_USD": "0.05",
+    }
+    settings = deployment.AwsDeployment.from_environment(environ)
+    assert settings is not None
+    assert settings.subnets == ("subnet-a", "subnet-b") and settings.assign_public_ip
+    assert deployment.AwsDeployment.from_environment(settings.as_environment()) == settings
+    prices = prices_from_environment(settings.as_environment())
+    assert prices.vcpu_hour == 0.05 and prices.gb_hour == 0.004445
