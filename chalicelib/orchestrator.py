@@ -10,10 +10,10 @@ run SYSTEM_ERROR (or CANCELED, if a cancel was asked for).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
+import posixpath
 import shutil
 import sys
 import tempfile
@@ -27,7 +27,7 @@ from WDL import Zip as wdl_zip
 from . import efs
 from .cost import tasks_cost
 from .objects import ObjectStore, result_key
-from .records import JSON, utc_now
+from .records import JSON, TaskRecord, utc_now
 from .states import State, is_terminal
 from .status import ControlPlane, change_run, stop_run_tasks
 from .transitions import mark_started, report_outcome
@@ -124,9 +124,6 @@ def publish_outputs(
     return {name: publish(value) for name, value in outputs.items()}
 
 
-DELETE_AFTER = ("never", "success", "failure", "always")
-
-
 def should_delete(policy: str, state: State) -> bool:
     """Whether ``delete_after`` = ``policy`` removes the work directory of a run that ended in
     ``state`` (pure; the seeds' ``--delete-after``)."""
@@ -156,11 +153,11 @@ def cache_environment(work_root: str, environ: Mapping[str, str]) -> dict[str, s
 def stage_request(objects: ObjectStore, key: str, work_root: str) -> str:
     """Unpack the run's request bundle onto the work filesystem; returns its directory.
 
-    The directory is named by the bundle's key digest and reused when present, so resubmitting
-    the same request gives the same input paths (and the call cache recognises them).
+    The directory is named after the bundle, whose name carries its content's digest, and reused
+    when present, so resubmitting the same request gives the same input paths (and the call
+    cache recognises them).
     """
-    digest = hashlib.sha256(key.rsplit("/", 1)[-1].encode()).hexdigest()[:16]
-    staged = os.path.join(work_root, "_requests", digest)
+    staged = os.path.join(work_root, "_requests", posixpath.basename(key).removesuffix(".zip"))
     if os.path.isfile(os.path.join(staged, "MANIFEST.json")):
         return staged
     os.makedirs(os.path.dirname(staged), exist_ok=True)
@@ -251,8 +248,9 @@ def run(
             " outside this service) before the run finished"
         )
     code = exit_code or 1
-    _report(plane, run_id, state, summary, code, log=log_location)
-    stop_run_tasks(plane, run_id, f"the run ended {state.value}")
+    tasks = plane.store.list_tasks(run_id)
+    _report(plane, run_id, state, summary, code, log=log_location, tasks=tasks)
+    stop_run_tasks(plane, run_id, f"the run ended {state.value}", tasks)
     _clean_up(record.request, state, run_dir)
     return code
 
@@ -266,8 +264,12 @@ def _report(
     *,
     outputs: JSON | None = None,
     log: str | None = None,
+    tasks: list[TaskRecord] | None = None,
 ) -> None:
-    cost = tasks_cost(plane.store.list_tasks(run_id), plane.prices)
+    """Record the outcome, with the cost of the run's tasks (``tasks``, if just read)."""
+    if tasks is None:
+        tasks = plane.store.list_tasks(run_id)
+    cost = tasks_cost(tasks, plane.prices)
     change_run(
         plane,
         run_id,
