@@ -12,18 +12,13 @@ from typing import Any
 
 import pytest
 from aws_stack import BUCKET, REPO, Stack
-from wes_forms import multipart
+from wes_forms import post_run
 
 pytestmark = pytest.mark.e2e
 
 BASE = "/ga4gh/wes/v1"
 HELLO = (REPO / "examples" / "hello.wdl").read_bytes()
 SLOW = (Path(__file__).parent / "wdl" / "slow.wdl").read_bytes()
-
-
-def post_run(stack: Stack, fields: dict[str, str], files: dict[str, bytes], **headers: str) -> Any:
-    form_headers, body = multipart(fields, files)
-    return stack.client.http.post(f"{BASE}/runs", headers={**form_headers, **headers}, body=body)
 
 
 def s3_text(stack: Stack, uri: str) -> str:
@@ -41,14 +36,14 @@ def run_notes(stack: Stack, run_id: str) -> list[dict[str, Any]]:
 
 def test_an_api_submission_runs_on_fargate_to_complete_with_outputs_in_s3(stack: Stack) -> None:
     response = post_run(
-        stack,
+        stack.client,
         {
             "workflow_url": "hello.wdl",
             "workflow_params": json.dumps({"hello.names": ["Ada", "Alan"]}),
             "tags": json.dumps({"team": "genomics"}),
         },
         {"hello.wdl": HELLO},
-        **{"Idempotency-Key": "first-try"},
+        {"Idempotency-Key": "first-try"},
     )
     assert response.status_code == 200, response.body
     run_id = response.json_body["run_id"]
@@ -98,14 +93,14 @@ def test_an_api_submission_runs_on_fargate_to_complete_with_outputs_in_s3(stack:
 
     # A client retrying with the same key gets the same run, and nothing is launched again.
     again = post_run(
-        stack,
+        stack.client,
         {
             "workflow_url": "hello.wdl",
             "workflow_params": json.dumps({"hello.names": ["Ada", "Alan"]}),
             "tags": json.dumps({"team": "genomics"}),
         },
         {"hello.wdl": HELLO},
-        **{"Idempotency-Key": "first-try"},
+        {"Idempotency-Key": "first-try"},
     )
     assert again.json_body == {"run_id": run_id}
     assert len(stack.harness.tasks) == 1  # the outer harness runs orchestrators only
@@ -140,7 +135,7 @@ def test_an_s3_drop_runs_and_a_bad_drop_is_recorded_failed(stack: Stack) -> None
 
 
 def test_cancel_mid_run_stops_the_orchestrator_and_every_task(stack: Stack) -> None:
-    response = post_run(stack, {"workflow_url": "slow.wdl"}, {"slow.wdl": SLOW})
+    response = post_run(stack.client, {"workflow_url": "slow.wdl"}, {"slow.wdl": SLOW})
     run_id = response.json_body["run_id"]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -177,7 +172,7 @@ def _logs(stack: Stack) -> str:
 
 
 def test_an_orchestrator_stopped_from_outside_records_system_error(stack: Stack) -> None:
-    response = post_run(stack, {"workflow_url": "slow.wdl"}, {"slow.wdl": SLOW})
+    response = post_run(stack.client, {"workflow_url": "slow.wdl"}, {"slow.wdl": SLOW})
     run_id = response.json_body["run_id"]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -208,7 +203,7 @@ def test_an_orchestrator_stopped_from_outside_records_system_error(stack: Stack)
 def test_an_s3_workflow_url_outside_the_bucket_or_missing_is_a_400(
     stack: Stack, url: str, message: str
 ) -> None:
-    response = post_run(stack, {"workflow_url": url}, {})
+    response = post_run(stack.client, {"workflow_url": url}, {})
     assert response.status_code == 400
     assert message in response.json_body["msg"]
     assert _all(stack) == [] and stack.harness.tasks == {}

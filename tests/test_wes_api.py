@@ -8,12 +8,11 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from chalice.test import Client
 from local_mode import leftover_processes
-from wes_forms import multipart
+from wes_forms import post_run
 
 from app import app
 from chalicelib.sqlite_store import SqliteStore
@@ -52,16 +51,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def client(home: Path) -> Iterator[Client]:
     with Client(app) as c:
         yield c
-
-
-def post_run(
-    client: Client,
-    fields: dict[str, str],
-    files: dict[str, bytes] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Any:
-    form_headers, body = multipart(fields, files)
-    return client.http.post(f"{BASE}/runs", headers={**form_headers, **(headers or {})}, body=body)
 
 
 def wait(client: Client, run_id: str, timeout: float = 60.0) -> str:

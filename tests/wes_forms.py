@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from typing import Any
+
+BASE = "/ga4gh/wes/v1"
 
 
 def multipart(
@@ -28,3 +31,14 @@ def multipart(
         )
     body += f"--{boundary}--\r\n".encode()
     return {"Content-Type": f"multipart/form-data; boundary={boundary}"}, body
+
+
+def post_run(
+    client: Any,
+    fields: Mapping[str, str],
+    files: Mapping[str, bytes] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Any:
+    """``POST /runs`` through a ``chalice.test.Client``; returns its response."""
+    form_headers, body = multipart(fields, files)
+    return client.http.post(f"{BASE}/runs", headers={**form_headers, **(headers or {})}, body=body)
