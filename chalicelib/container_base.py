@@ -2,29 +2,31 @@
 
 Both of this project's backends work that way: ``local`` runs task commands as host processes,
 and ``aws_fargate`` mounts the same EFS at the same path in every container. So the "container"
-directory is the host directory, inputs are placed under the task's ``work/`` as real files and
-directory trees, and each attempt reuses ``work/`` (a failed attempt's is kept as
-``work.attemptN``). Subclasses only launch ``attempt_command()`` and report its exit code.
+directory is the host directory, inputs are placed under the task's ``work/`` as read-only files
+and real directory trees (``placement``), and each attempt reuses ``work/`` (a failed attempt's
+is kept as ``work.attemptN``). Subclasses only launch ``attempt_command()`` and report its exit
+code.
 """
 
 from __future__ import annotations
 
-import errno
+import functools
 import logging
 import os
 import shlex
-import shutil
+import stat
 from collections.abc import Callable
-from typing import Any
 
 from WDL._util import NOTICE_LEVEL
 from WDL._util import StructuredLogMessage as _
 from WDL.runtime import config
+from WDL.runtime import task as wdl_task
 from WDL.runtime.error import Interrupted, Terminated
 from WDL.runtime.task_container import TaskContainer
 
 from . import ecs_events
 from .launcher import Launcher, TaskSpec
+from .placement import WRITE_BITS, Placer, finalize_script
 from .records import TaskRecord
 from .states import State
 from .task_watcher import TaskWatcher
@@ -36,6 +38,7 @@ class SharedFilesystemContainer(TaskContainer):
     def __init__(self, cfg: config.Loader, run_id: str, host_dir: str) -> None:
         super().__init__(cfg, run_id, host_dir)
         self.container_dir = host_dir
+        _keep_read_only_files()
 
     def host_work_dir(self) -> str:
         return os.path.join(self.host_dir, "work")
@@ -47,25 +50,29 @@ class SharedFilesystemContainer(TaskContainer):
         super().reset(logger)
 
     def copy_input_files(self, logger: logging.Logger) -> None:
-        """Place every input under ``work/_miniwdl_inputs``: files hard-linked (copied across
-        filesystems, or when ``[file_io] copy_input_files`` asks for copies), directories as real
-        trees (never a symlink, which breaks ``find`` and friends)."""
+        """Place every input under ``work/_miniwdl_inputs``, read-only, symlinks resolved
+        (``placement``): files hard-linked when already read-only, else cloned or copied once;
+        directories as real trees. ``[file_io] copy_input_files`` asks for copies."""
         copy = self.cfg.get_bool("file_io", "copy_input_files")
         for host_path, container_path in self.input_path_map.items():
             dest = self.host_work_path(container_path.rstrip("/"))
             if os.path.lexists(dest):
                 continue
             os.makedirs(os.path.dirname(dest), exist_ok=True)
-            place = shutil.copy2 if copy else _link_or_copy
             if host_path.endswith("/"):
-                shutil.copytree(host_path.rstrip("/"), dest, symlinks=False, copy_function=place)
+                placed = _PLACER.place_tree(host_path.rstrip("/"), dest, copy=copy)
+                hows = sorted({p.how for p in placed})
+                logger.info(
+                    _("placed input", input=host_path, at=dest, files=len(placed), how=hows)
+                )
             else:
-                place(host_path, dest)
-            logger.info(_("placed input", input=host_path, at=dest))
+                how = _PLACER.place_file(host_path, dest, copy=copy).how
+                logger.info(_("placed input", input=host_path, at=dest, how=how))
 
     def attempt_command(self, logger: logging.Logger, command: str) -> list[str]:
         """Prepare an attempt: inputs in place, the command script written (exporting the task's
-        environment), and the argv that runs it with stdout/stderr captured to files."""
+        environment), and the argv that runs it with stdout/stderr captured to files and, once
+        it ends, makes what it created read-only (its exit status unchanged)."""
         self.copy_input_files(logger)
         script = os.path.join(self.host_dir, "command")
         with open(script, "w", encoding="utf-8") as out:
@@ -73,11 +80,13 @@ class SharedFilesystemContainer(TaskContainer):
                 out.write(f"export {name}={shlex.quote(str(value))}\n")
             out.write(command)
         shell = self.cfg.get("task_runtime", "command_shell")
-        redirect = (
-            f"cd {shlex.quote(self.host_work_dir())} && exec {shell} {shlex.quote(script)}"
-            f" >> {shlex.quote(self.host_stdout_txt())} 2>> {shlex.quote(self.host_stderr_txt())}"
+        work, stdout, stderr = self.host_work_dir(), self.host_stdout_txt(), self.host_stderr_txt()
+        wrapper = (
+            f"cd {shlex.quote(work)} || exit 125; {shell} {shlex.quote(script)}"
+            f" >> {shlex.quote(stdout)} 2>> {shlex.quote(stderr)}; rc=$?;"
+            f" {finalize_script(work, [stdout, stderr])}; exit $rc"
         )
-        return ["/bin/sh", "-c", redirect]
+        return ["/bin/sh", "-c", wrapper]
 
     def launch_and_wait(
         self,
@@ -156,11 +165,32 @@ def attempt_exit_code(record: TaskRecord) -> int:
     raise Interrupted(f"task container stopped without an exit code ({record.stop_code}): {reason}")
 
 
-def _link_or_copy(src: str, dest: str, **_: Any) -> str:
-    try:
-        os.link(src, dest)
-    except OSError as exn:
-        if exn.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES):
-            raise
-        shutil.copy2(src, dest)
-    return dest
+_PLACER = Placer()
+
+
+@functools.cache
+def _keep_read_only_files() -> None:
+    """Make miniwdl's end-of-task ``chmod_R_plus`` leave read-only files as they are.
+
+    miniwdl adds group read/write bits to everything in a finished call's directory, for
+    containers that run as another user. Here that would undo what keeps inputs intact: a
+    task's outputs are made read-only when it ends, and its placed inputs are hard links that
+    share their inode (and so their mode) with the upstream file. miniwdl offers no setting for
+    this, so its function is wrapped, once, when one of these backends is first used.
+    """
+    original = wdl_task.chmod_R_plus  # type: ignore[attr-defined]
+
+    def chmod_writable_only(path: str, file_bits: int = 0, dir_bits: int = 0) -> None:
+        if not os.path.isdir(path) or os.path.islink(path):
+            if not os.path.islink(path) and os.stat(path).st_mode & WRITE_BITS:
+                original(path, file_bits, dir_bits)
+            return
+        original(path, 0, dir_bits)
+        for parent, _dirs, files in os.walk(path, followlinks=False):
+            for name in files:
+                file = os.path.join(parent, name)
+                mode = os.lstat(file).st_mode
+                if stat.S_ISREG(mode) and mode & WRITE_BITS:
+                    os.chmod(file, stat.S_IMODE(mode) | file_bits)
+
+    wdl_task.chmod_R_plus = chmod_writable_only  # type: ignore[attr-defined]

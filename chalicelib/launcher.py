@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+# A container learns its own task ARN from ECS's task metadata endpoint on Fargate; launchers that
+# have no such endpoint (the local one, the tests' fake Fargate) set this variable instead.
+ENV_TASK_ARN = "MINIWDL_FARGATE_TASK_ARN"
+
 
 class LaunchError(RuntimeError):
     """The container could not be started; the message says why. ``transient`` failures (no

@@ -15,18 +15,19 @@ import functools
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
 from . import ecs_events
-from .launcher import LaunchError, TaskSpec
+from .launcher import ENV_TASK_ARN, LaunchError, TaskSpec
 from .records import utc_now
 
 EventSink = Callable[[dict[str, Any]], None]
@@ -247,6 +248,10 @@ class _LocalTask:
         """Wait for the process to exit and report it STOPPED; returns the exit code."""
         assert self.proc is not None
         exit_code = self.proc.wait()
+        # A container's end ends every process in it: whatever the task left running (its
+        # leader killed, a daemon it forked) goes with it, as on ECS.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         if exit_code < 0:  # killed by a signal: report it as a shell would
             exit_code = 128 - exit_code
         stop_reason = self._stop_requested()
@@ -283,15 +288,14 @@ class _LocalTask:
 
     def _popen(self) -> subprocess.Popen[bytes]:
         spec = self.spec
-        # ECS's task metadata endpoint tells a Fargate container its task ARN; this does.
-        env = {**os.environ, **spec.environment, "MINIWDL_FARGATE_TASK_ARN": self.arn}
+        env = container_environment(spec, self.arn)
         out: Any = subprocess.DEVNULL
         if spec.log_path:
             os.makedirs(os.path.dirname(spec.log_path), exist_ok=True)
             out = open(spec.log_path, "ab")  # noqa: SIM115
         try:
             return subprocess.Popen(
-                spec.command,
+                task_argv(spec),
                 cwd=spec.cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -383,6 +387,49 @@ class _LocalTask:
                 "spec": asdict(self.spec),
             },
         )
+
+
+# What a task container gets from this host, besides what the launch sets: a Fargate container
+# gets its image's environment, never the orchestrator's (documented in docs/configuration.md).
+HOST_ENVIRONMENT = ("PATH", "HOME", "LANG", "TMPDIR")
+# Capabilities that let root write files whose write bits are clear (and chmod others' files).
+# Task inputs are read-only; on EFS the access point's POSIX user makes that hold even for root
+# in a container, and here root's tasks run without these.
+READ_ONLY_OVERRIDES = ("dac_override", "dac_read_search", "fowner", "linux_immutable")
+
+
+def container_environment(
+    spec: TaskSpec, task_arn: str, environ: Mapping[str, str] = os.environ
+) -> dict[str, str]:
+    """A container's environment: the orchestrator (this project's program) inherits this
+    process's; a WDL task gets only ``HOST_ENVIRONMENT`` from the host, then the launch's own
+    variables and its task ARN (which ECS's metadata endpoint tells a Fargate container)."""
+    if spec.role == ecs_events.ROLE_ORCHESTRATOR:
+        base = dict(environ)
+    else:
+        base = {k: environ[k] for k in HOST_ENVIRONMENT if k in environ}
+    return {**base, **spec.environment, ENV_TASK_ARN: task_arn}
+
+
+def task_argv(spec: TaskSpec) -> list[str]:
+    """The argv that starts a container's command: a WDL task run by root loses the
+    capabilities that would let it write its read-only inputs (``setpriv``, util-linux)."""
+    if spec.role == ecs_events.ROLE_ORCHESTRATOR or os.geteuid() != 0:
+        return list(spec.command)
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        _warn_no_setpriv()
+        return list(spec.command)
+    drop = ",".join(f"-{cap}" for cap in READ_ONLY_OVERRIDES)
+    return [setpriv, f"--bounding-set={drop}", "--", *spec.command]
+
+
+@functools.cache
+def _warn_no_setpriv() -> None:
+    log.warning(
+        "running as root without setpriv (util-linux): task commands can write their read-only"
+        " inputs"
+    )
 
 
 def _deliver(sink: EventSink, event: dict[str, Any], attempts: int = 5) -> None:

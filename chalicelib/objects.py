@@ -80,6 +80,7 @@ class DirectoryObjects:
         return path
 
     def put_file(self, key: str, path: str) -> str:
+        path = os.path.realpath(path)  # link the file, never a symlink to it
         dest = self._path(key)
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         tmp = os.path.join(os.path.dirname(dest), f".tmp-{os.getpid()}-{os.path.basename(dest)}")
