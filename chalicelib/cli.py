@@ -589,6 +589,7 @@ def _submit(args: argparse.Namespace, home: LocalHome) -> RunRecord:
             objects=home.objects(),
             orchestrator_spec=home.orchestrator_spec,
             tags=tags,
+            cwd=os.getcwd(),
         )
     except SubmitError as exn:
         raise CliError(str(exn)) from None

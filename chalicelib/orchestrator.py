@@ -26,7 +26,9 @@ from WDL import Zip as wdl_zip
 
 from . import efs
 from .cost import tasks_cost
+from .launcher import ENV_TASK_ARN
 from .objects import ObjectStore, result_key
+from .outputs import output_types, publish_outputs
 from .records import JSON, TaskRecord, utc_now
 from .states import State, is_terminal
 from .status import ControlPlane, change_run, stop_run_tasks
@@ -48,6 +50,8 @@ _EXECUTOR_ERRORS = frozenset(
         "IncompatibleOperand",
         "OutOfBounds",
         "NullValue",
+        # A URL input that could not be downloaded is the workflow's input at fault.
+        "DownloadFailed",
     }
 )
 
@@ -84,44 +88,14 @@ def error_summary(error: Mapping[str, Any]) -> JSON:
     return summary
 
 
-def publish_outputs(
-    outputs: Mapping[str, Any], run_dir: str, run_id: str, objects: ObjectStore, work_root: str
-) -> dict[str, Any]:
-    """Put every output file (and every file of an output directory) in the objects store and
-    return the outputs with paths replaced by the objects' locations.
-
-    Files of this run keep their path relative to the run directory; files of another run on
-    the work filesystem (outputs the call cache reused) go under ``cached/``.
-    """
-    run_root = os.path.realpath(run_dir)
-    work = os.path.realpath(work_root)
-
-    def key_for(real: str) -> str:
-        if real.startswith(run_root + os.sep):
-            return os.path.relpath(real, run_root)
-        return os.path.join("cached", os.path.relpath(real, work))
-
-    def publish(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: publish(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [publish(v) for v in value]
-        if not isinstance(value, str) or not os.path.isabs(value):
-            return value
-        real = os.path.realpath(value)
-        if not real.startswith(work + os.sep) or not os.path.exists(real):
-            return value
-        relative = key_for(real)
-        if os.path.isdir(real):
-            for parent, _dirs, files in os.walk(real):
-                for name in files:
-                    path = os.path.join(parent, name)
-                    inside = os.path.relpath(path, real)
-                    objects.put_file(result_key(run_id, os.path.join(relative, inside)), path)
-            return objects.location(result_key(run_id, relative)).rstrip("/") + "/"
-        return objects.put_file(result_key(run_id, relative), real)
-
-    return {name: publish(value) for name, value in outputs.items()}
+def working_directory(request: Mapping[str, Any], main_wdl: str) -> str:
+    """Where miniwdl runs, which relative paths in the WDL (WDL 1.1 ``File`` literals) are
+    resolved against: the submitter's directory for a local CLI submission, as ``miniwdl run``
+    would; otherwise the workflow's own directory, where the request's attachments are."""
+    cwd = request.get("cwd")
+    if isinstance(cwd, str) and os.path.isabs(cwd) and os.path.isdir(cwd):
+        return cwd
+    return os.path.dirname(main_wdl)
 
 
 def should_delete(policy: str, state: State) -> bool:
@@ -220,13 +194,20 @@ def run(
     if task:
         argv += ["--task", str(task)]
     env = {**cache_environment(root, os.environ), **miniwdl_env}
-    # Inputs that name attachments are relative to the workflow's directory.
-    exit_code = _run_miniwdl(argv, env, cwd=os.path.dirname(main_wdl))
+    exit_code = _run_miniwdl(argv, env, cwd=working_directory(record.request, main_wdl))
     result = _read_json(result_path)
     log_location = _publish_logs(run_dir, run_id, objects)
 
     if exit_code == 0 and isinstance(result.get("outputs"), dict):
-        values = publish_outputs(result["outputs"], run_dir, run_id, objects, root)
+        types = output_types(main_wdl, str(task) if task else None)
+        values = publish_outputs(
+            result["outputs"],
+            types,
+            run_dir=run_dir,
+            run_id=run_id,
+            objects=objects,
+            work_root=root,
+        )
         location = objects.put_bytes(
             result_key(run_id, "outputs.json"), json.dumps(values, indent=2).encode()
         )
@@ -249,6 +230,10 @@ def run(
         )
     code = exit_code or 1
     tasks = plane.store.list_tasks(run_id)
+    if summary.get("error") == "DownloadFailed":
+        reason = _last_stderr_line(tasks)
+        if reason:
+            summary["message"] = f"{summary['message']}: {reason}"
     _report(plane, run_id, state, summary, code, log=log_location, tasks=tasks)
     stop_run_tasks(plane, run_id, f"the run ended {state.value}", tasks)
     _clean_up(record.request, state, run_dir)
@@ -327,6 +312,20 @@ def _publish_logs(run_dir: str, run_id: str, objects: ObjectStore) -> str | None
     return location
 
 
+def _last_stderr_line(tasks: list[TaskRecord]) -> str:
+    """The last line the run's last failed task wrote to stderr (a downloader's reason)."""
+    failed = [t for t in tasks if t.state == State.EXECUTOR_ERROR and t.stderr]
+    if not failed:
+        return ""
+    try:
+        with open(str(failed[-1].stderr), "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
+            lines = f.read().decode("utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1].strip()[:500] if lines else ""
+
+
 def _read_json(path: str) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as f:
@@ -343,7 +342,6 @@ def _cause_chain(error: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return chain
 
 
-ENV_TASK_ARN = "MINIWDL_FARGATE_TASK_ARN"
 ENV_METADATA = "ECS_CONTAINER_METADATA_URI_V4"
 
 

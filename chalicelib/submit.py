@@ -75,12 +75,14 @@ def submit(
     idempotency_key: str | None = None,
     wes_request: dict[str, Any] | None = None,
     options: dict[str, str] | None = None,
+    cwd: str | None = None,
 ) -> RunRecord:
     """Record the run and launch its orchestrator; returns the run as recorded.
 
     ``wes_request`` is the WES RunRequest to echo in the run log; ``options`` are engine
-    parameters the orchestrator honours (``delete_after``). Raises ``IdempotencyConflict`` and
-    ``SubmitError``.
+    parameters the orchestrator honours (``delete_after``). ``cwd`` is the local submitter's
+    directory (the CLI's), which the orchestrator runs miniwdl in. Raises
+    ``IdempotencyConflict`` and ``SubmitError``.
     """
     tags = dict(tags or {})
     options = dict(options or {})
@@ -105,6 +107,8 @@ def submit(
         summary["wes"] = echo
     if idempotency_key:
         summary["idempotency_key"] = idempotency_key
+    if cwd:
+        summary["cwd"] = cwd
 
     location = objects.put_bytes(bundle_key, request.bundle)
     summary["bundle_location"] = location
