@@ -1,6 +1,7 @@
 version 1.1
 
-# A scatter and a gather with a File output: the demo of `make demo`.
+# A scatter and a gather that passes Files between tasks: the demo of `make demo`. Each
+# say_hello writes its greeting to a file; gather reads every one of those files.
 workflow hello {
   input {
     Array[String] names = ["Ada", "Grace", "Barbara"]
@@ -11,7 +12,7 @@ workflow hello {
     call say_hello { input: name = name, greeting = greeting }
   }
 
-  call gather { input: lines = say_hello.line }
+  call gather { input: files = say_hello.greeting_file }
 
   output {
     File greetings = gather.greetings
@@ -25,19 +26,19 @@ task say_hello {
     String greeting
   }
   command <<<
-    echo "~{greeting}, ~{name}!"
+    echo "~{greeting}, ~{name}!" > greeting.txt
   >>>
   output {
-    String line = read_string(stdout())
+    File greeting_file = "greeting.txt"
   }
 }
 
 task gather {
   input {
-    Array[String] lines
+    Array[File] files
   }
   command <<<
-    cat "~{write_lines(lines)}" > greetings.txt
+    cat ~{sep(" ", quote(files))} > greetings.txt
     wc -l < greetings.txt | tr -d ' '
   >>>
   output {
