@@ -7,8 +7,8 @@ there.
 
     python bench/run.py [SCENARIO ...]   the named scenarios (default: all, in SCENARIOS order)
 
-Scenarios: local_scatter, fargate_scatter, and the control plane's (``bench/control_plane.py``):
-submit, events, cold_import, package_size.
+Scenarios: local_scatter, fargate_scatter, the control plane's (``bench/control_plane.py``):
+submit, events, cold_import, package_size, and input_placement (``bench/placement.py``).
 
     BENCH_SCENARIOS  scenarios to run when none are named (comma- or space-separated)
     BENCH_TASKS      tasks per scatter (default 200)
@@ -208,6 +208,15 @@ def cold_import() -> Result:
     return _control_plane("cold_import")
 
 
+def input_placement() -> Result:
+    """Placing a 1 GiB input (``bench/placement.py``)."""
+    sys.path.insert(0, BENCH_DIR)
+    from placement import input_placement as measure
+
+    result: Result = measure()
+    return result
+
+
 def package_size() -> Result:
     """The Lambda package's zipped and unzipped size against Lambda's limits (or skipped)."""
     return _control_plane("package_size")
@@ -220,6 +229,7 @@ SCENARIOS: list[Callable[[], Result]] = [
     events,
     cold_import,
     package_size,
+    input_placement,
 ]
 
 
