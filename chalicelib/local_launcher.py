@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -73,9 +74,25 @@ class LocalLauncher:
     # the Launcher port
 
     def run_task(self, spec: TaskSpec) -> str:
-        task_id = uuid.uuid4().hex
+        """Start the task. As ECS does with RunTask's ``clientToken``, a launch with a token
+        already used returns the first launch's task and starts nothing (the claim is a file
+        created exclusively, so concurrent launches from several processes agree)."""
+        if spec.client_token:
+            task_id = hashlib.sha256(spec.client_token.encode()).hexdigest()[:32]
+            try:
+                os.close(os.open(self._path(task_id, "token"), os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                return task_arn_for(task_id)
+        else:
+            task_id = uuid.uuid4().hex
         if self.detach:
-            return self._run_detached(task_id, spec)
+            try:
+                return self._run_detached(task_id, spec)
+            except LaunchError:
+                # nothing started: a retry with the token may start it, as on ECS
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._path(task_id, "token"))
+                raise
         task = _LocalTask(self, task_id, spec)
         self._watch(task)
         task.start()
@@ -416,6 +433,8 @@ def task_argv(spec: TaskSpec) -> list[str]:
     capabilities that would let it write its read-only inputs (``setpriv``, util-linux)."""
     if spec.role == ecs_events.ROLE_ORCHESTRATOR or os.geteuid() != 0:
         return list(spec.command)
+    if not spec.command or shutil.which(spec.command[0]) is None:
+        return list(spec.command)  # it cannot start: let the start itself say so
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         _warn_no_setpriv()

@@ -104,4 +104,5 @@ class LocalHome:
             family="miniwdl-fargate-orchestrator",
             container_name="orchestrator",
             log_path=self.orchestrator_log(run_id),
+            client_token=run_id,  # a repeated launch of the run starts no second orchestrator
         )
