@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import logging
 import multiprocessing
 import shutil
@@ -46,6 +47,7 @@ from .status import ControlPlane, handle_ecs_event
 from .task_watcher import TaskWatcher
 
 WATCH_INTERVAL = 1.0
+RECONCILE_AFTER = 30.0
 
 
 class HostResources:
@@ -118,11 +120,17 @@ class LocalContainer(SharedFilesystemContainer):
             else:
                 plane = _in_memory_plane(logger, grace)
                 run_id = f"miniwdl-{int(time.time())}"
+            launcher = plane.launcher
+            assert isinstance(launcher, LocalLauncher)
             cls._runtime = _Runtime(
                 run_id=run_id,
                 plane=plane,
                 watcher=TaskWatcher(
-                    plane.store, interval=_cfg_float(cfg, "watch_interval", WATCH_INTERVAL)
+                    plane.store,
+                    interval=_cfg_float(cfg, "watch_interval", WATCH_INTERVAL),
+                    # a task whose end was not recorded (its event could not be delivered)
+                    reconcile=functools.partial(launcher.repair, plane),
+                    reconcile_after=_cfg_float(cfg, "reconcile_after_seconds", RECONCILE_AFTER),
                 ),
                 resources=HostResources(limits["cpu"], limits["mem_bytes"]),
                 stop_grace_seconds=grace,

@@ -12,6 +12,7 @@ import argparse
 import codecs
 import json
 import os
+import sqlite3
 import sys
 import time
 import uuid
@@ -44,6 +45,7 @@ from .wes_client import (
 STDERR_TAIL_LINES = 20
 STDERR_TAIL_BYTES = 64 * 1024
 CANCEL_WAIT_SECONDS = 60.0
+SWEEP_EVERY_SECONDS = 5.0
 FIND_SCAN_LIMIT = 10_000
 LIST_DETAIL_THREADS = 8
 
@@ -77,9 +79,27 @@ def main(argv: list[str] | None = None) -> int:
         _die(str(exn))
     except (NotFound, AmbiguousRun) as exn:
         _die(str(exn.args[0]) if exn.args else str(exn))
+    except sqlite3.Error as exn:
+        _die(store_error_message(LocalHome(args.home or default_home()).store_path, exn))
     except BrokenPipeError:  # e.g. `miniwdl-fargate list | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def store_error_message(path: str, exn: sqlite3.Error) -> str:
+    """One line saying what is wrong with the local store and what to do (pure)."""
+    text = str(exn)
+    if "locked" in text or "busy" in text:
+        return (
+            f"the local store {path} stayed locked by another process ({text}); try again once"
+            " it is done"
+        )
+    if "full" in text:
+        return f"the disk holding the local store {path} is full ({text}); free some space"
+    return (
+        f"the local store {path} cannot be read ({text}); move it aside (mv {path}"
+        f" {path}.broken) to start an empty history"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -156,10 +176,16 @@ def _cmd_run(args: argparse.Namespace, home: LocalHome) -> int:
     run = _submit(args, home)
     plane = home.control_plane()
     line = _ProgressLine(sys.stderr, run.run_id, lambda: plane.store.list_tasks(run.run_id))
+    swept = [time.monotonic()]
+
+    def on_poll(current: RunRecord) -> None:
+        line.show(current.state.value)
+        if time.monotonic() - swept[0] >= SWEEP_EVERY_SECONDS:
+            home.sweep(plane)  # a lost event must not leave the wait hanging
+            swept[0] = time.monotonic()
+
     try:
-        final = wait_for_run(
-            plane.store, run.run_id, interval=0.05, on_poll=lambda r: line.show(r.state.value)
-        )
+        final = wait_for_run(plane.store, run.run_id, interval=0.05, on_poll=on_poll)
     except KeyboardInterrupt:
         line.finish()
         print(f"interrupted: canceling run {run.run_id}", file=sys.stderr)
@@ -177,6 +203,7 @@ def _cmd_run(args: argparse.Namespace, home: LocalHome) -> int:
 
 def _cmd_status(args: argparse.Namespace, home: LocalHome) -> int:
     plane = home.control_plane()
+    home.sweep(plane)
     run = find_run(plane.store, args.run_id)
     tasks = plane.store.list_tasks(run.run_id)
     counts = progress(tasks)
@@ -216,7 +243,9 @@ def _list_filter(args: argparse.Namespace) -> State | None:
 
 def _cmd_list(args: argparse.Namespace, home: LocalHome) -> int:
     state = _list_filter(args)
-    store = home.control_plane().store
+    plane = home.control_plane()
+    home.sweep(plane)
+    store = plane.store
     runs: list[RunRecord] = []
     token = ""
     while len(runs) < args.limit:

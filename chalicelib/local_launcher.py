@@ -23,18 +23,21 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
 from . import ecs_events
 from .launcher import ENV_TASK_ARN, LaunchError, TaskSpec
 from .records import utc_now
+from .status import ControlPlane
+from .sweep import reconcile
 
 EventSink = Callable[[dict[str, Any]], None]
 
 CLUSTER = "miniwdl-fargate-local"
 DEFAULT_STOP_GRACE_SECONDS = 10.0
+DEFAULT_DELIVERY_SECONDS = 600.0
 REGION = "local"
 ACCOUNT = "000000000000"
 CLUSTER_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{CLUSTER}"
@@ -62,11 +65,13 @@ class LocalLauncher:
         *,
         detach: bool = False,
         stop_grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS,
+        delivery_seconds: float = DEFAULT_DELIVERY_SECONDS,
     ) -> None:
         self.state_dir = state_dir
         self.on_event = on_event
         self.detach = detach
         self.stop_grace_seconds = stop_grace_seconds
+        self.delivery_seconds = delivery_seconds
         self._watched: dict[str, _LocalTask] = {}
         self._watched_lock = threading.Lock()
         os.makedirs(state_dir, exist_ok=True)
@@ -149,6 +154,40 @@ class LocalLauncher:
             # Nobody is left to report this task: stop it, then say so, as ECS would.
             self._terminate(pid, ticks, wait=True)
             _LocalTask.from_state(self, task_id, state).report_orphan_stopped(reason)
+
+    def describe_tasks(self, task_arns: Iterable[str]) -> list[dict[str, Any]]:
+        """What this host knows of the tasks, shaped as DescribeTasks answers (the sweep's view,
+        as ECS's is on AWS): a stop not yet delivered; a task whose process and watcher are
+        both gone, as stopped without an exit code; nothing for a task it has no state of."""
+        found: list[dict[str, Any]] = []
+        for arn in task_arns:
+            task_id = ecs_events.task_id_of(arn)
+            state = self._read_state(task_id)
+            if state is None:
+                continue
+            stopped = state.get("stopped")
+            if isinstance(stopped, dict):
+                found.append(dict(stopped["detail"]))
+                continue
+            watcher = state.get("watcher_pid")
+            if _alive(watcher, state.get("watcher_ticks")) or _alive(
+                state.get("pid"), state.get("start_ticks")
+            ):
+                continue
+            task = _LocalTask.from_state(self, task_id, state)
+            found.append(task.orphan_description())
+        return found
+
+    def repair(self, plane: ControlPlane, task_arns: Sequence[str]) -> list[str]:
+        """Apply what ``describe_tasks`` says of ``task_arns`` through the status handler
+        (``sweep.reconcile``); a kept stop, once applied, is forgotten. Returns the ARNs."""
+        applied = reconcile(plane, self.describe_tasks, task_arns)
+        for arn in applied:
+            task_id = ecs_events.task_id_of(arn)
+            state = self._read_state(task_id)
+            if state is not None and "stopped" in state:
+                _LocalTask.from_state(self, task_id, state)._forget()
+        return applied
 
     # internals
 
@@ -299,6 +338,16 @@ class _LocalTask:
             return None
         return str((_read_json(path) or {}).get("reason", "Task stopped by user"))
 
+    def orphan_description(self) -> dict[str, Any]:
+        """A task whose process and watcher died unseen: stopped, its exit code unknown."""
+        self.version += 1
+        reason = "the task's process and its watcher ended without a report"
+        event = self._event(
+            "STOPPED", "STOPPED", stop_code="EssentialContainerExited", stopped_reason=reason
+        )
+        detail: dict[str, Any] = event["detail"]
+        return detail
+
     def report_orphan_stopped(self, reason: str) -> None:
         """Report STOPPED for a task whose watcher is gone (e.g. its orchestrator was killed)."""
         self._emit("STOPPED", "STOPPED", stop_code=ecs_events.USER_STOP_CODE, stopped_reason=reason)
@@ -336,41 +385,63 @@ class _LocalTask:
     ) -> None:
         with self._lock:
             self.version += 1
-            now = utc_now()
-            timestamps = {"createdAt": self.created_at, "updatedAt": now}
-            if self.started_at:
-                timestamps["startedAt"] = self.started_at
-            if last_status == "STOPPED":
-                timestamps["stoppingAt"] = now
-                timestamps["stoppedAt"] = now
-            if last_status == "STOPPED":
-                self._forget()
-            elif last_status == "RUNNING":
-                self._save_state()  # now that there is a pid, other processes can stop it
-            event = ecs_events.task_state_change(
-                task_arn=self.arn,
-                cluster_arn=CLUSTER_ARN,
-                task_definition_arn=f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/"
-                f"{self.spec.family}:1",
-                started_by_value=ecs_events.started_by(self.spec.role, self.spec.run_id),
-                group=f"family:{self.spec.family}",
-                version=self.version,
-                last_status=last_status,
-                desired_status=desired_status,
-                container_name=self.spec.container_name,
-                environment=self.spec.environment,
-                cpu=str(self.spec.cpu),
-                memory=str(self.spec.memory_mb),
+            event = self._event(
+                last_status,
+                desired_status,
                 exit_code=exit_code,
                 stop_code=stop_code,
                 stopped_reason=stopped_reason,
-                timestamps=timestamps,
-                region=REGION,
-                account=ACCOUNT,
-                event_id=str(uuid.uuid4()),
-                time=now,
             )
-        _deliver(self.launcher.on_event, event)
+            if last_status == "RUNNING":
+                self._save_state()  # now that there is a pid, other processes can stop it
+            elif last_status == "STOPPED":
+                # Kept until delivered: if the handler cannot take it, a sweep
+                # (``describe_tasks``) hands it over again, even after this process is gone.
+                self._save_state(stopped=event)
+        delivered = _deliver(self.launcher.on_event, event, self.launcher.delivery_seconds)
+        if last_status == "STOPPED" and delivered:
+            self._forget()
+
+    def _event(
+        self,
+        last_status: str,
+        desired_status: str,
+        *,
+        exit_code: int | None = None,
+        stop_code: str | None = None,
+        stopped_reason: str | None = None,
+    ) -> dict[str, Any]:
+        """The ECS event for this task's current ``version`` and the given status."""
+        now = utc_now()
+        timestamps = {"createdAt": self.created_at, "updatedAt": now}
+        if self.started_at:
+            timestamps["startedAt"] = self.started_at
+        if last_status == "STOPPED":
+            timestamps["stoppingAt"] = now
+            timestamps["stoppedAt"] = now
+        return ecs_events.task_state_change(
+            task_arn=self.arn,
+            cluster_arn=CLUSTER_ARN,
+            task_definition_arn=f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/"
+            f"{self.spec.family}:1",
+            started_by_value=ecs_events.started_by(self.spec.role, self.spec.run_id),
+            group=f"family:{self.spec.family}",
+            version=self.version,
+            last_status=last_status,
+            desired_status=desired_status,
+            container_name=self.spec.container_name,
+            environment=self.spec.environment,
+            cpu=str(self.spec.cpu),
+            memory=str(self.spec.memory_mb),
+            exit_code=exit_code,
+            stop_code=stop_code,
+            stopped_reason=stopped_reason,
+            timestamps=timestamps,
+            region=REGION,
+            account=ACCOUNT,
+            event_id=str(uuid.uuid4()),
+            time=now,
+        )
 
     def _forget(self) -> None:
         """A stopped task needs no state: stopping it again is a no-op, as on ECS."""
@@ -385,7 +456,7 @@ class _LocalTask:
                 if os.path.getsize(agent_log) == 0:
                     os.unlink(agent_log)
 
-    def _save_state(self) -> None:
+    def _save_state(self, stopped: dict[str, Any] | None = None) -> None:
         pid = self.proc.pid if self.proc is not None else None
         if pid is not None and self.start_ticks is None:
             self.start_ticks = _start_ticks(pid)
@@ -402,6 +473,7 @@ class _LocalTask:
                 "created_at": self.created_at,
                 "started_at": self.started_at,
                 "spec": asdict(self.spec),
+                **({"stopped": stopped} if stopped is not None else {}),
             },
         )
 
@@ -451,17 +523,30 @@ def _warn_no_setpriv() -> None:
     )
 
 
-def _deliver(sink: EventSink, event: dict[str, Any], attempts: int = 5) -> None:
-    """Hand an event to the handler, retrying briefly as EventBridge would."""
-    for attempt in range(attempts):
+def _deliver(sink: EventSink, event: dict[str, Any], seconds: float) -> bool:
+    """Hand an event to the handler, retrying with backoff for up to ``seconds`` (EventBridge
+    retries a target for 24 hours); True once it was taken."""
+    deadline = time.monotonic() + seconds
+    attempt = 0
+    while True:
         try:
             sink(event)
-            return
-        except Exception:  # the handler's failure must not kill the watcher; it is retried
-            if attempt == attempts - 1:
-                log.exception("event handler failed; event dropped: %s", event["detail"]["taskArn"])
-                return
-            time.sleep(0.1 * 2**attempt)
+            return True
+        except Exception as exn:  # noqa: BLE001  the handler's failure must not kill the watcher
+            pause = min(0.1 * 2**attempt, 5.0)
+            if time.monotonic() + pause > deadline:
+                log.error(
+                    "event handler failed for %.0fs; %s event of %s left for a sweep: %s",
+                    seconds,
+                    event["detail"]["lastStatus"],
+                    event["detail"]["taskArn"],
+                    exn,
+                )
+                return False
+            if attempt == 0:
+                log.warning("event handler failed (%s); retrying", exn)
+            attempt += 1
+            time.sleep(pause)
 
 
 def _start_ticks(pid: int) -> int | None:

@@ -12,6 +12,7 @@ The home is ``$MINIWDL_FARGATE_HOME``, else ``$XDG_DATA_HOME/miniwdl-fargate``, 
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from dataclasses import dataclass
@@ -23,8 +24,11 @@ from .notifications import JsonLinesNotifier
 from .objects import DirectoryObjects
 from .sqlite_store import SqliteStore
 from .status import ControlPlane, handle_ecs_event
+from .sweep import SweepReport, sweep
 
 ENV_HOME = "MINIWDL_FARGATE_HOME"
+# Locally a sweep costs a few file reads, so records are looked at after a short quiet.
+SWEEP_QUIET_SECONDS = 5.0
 
 
 def default_home() -> str:
@@ -37,9 +41,13 @@ def default_home() -> str:
 
 @dataclass(frozen=True)
 class LocalHome:
-    """Paths of the local mode's ports under one root."""
+    """Paths of the local mode's ports under one root (made absolute: every process of the
+    local mode, whatever its working directory, must find the same store)."""
 
     root: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", os.path.abspath(os.path.expanduser(self.root)))
 
     @property
     def store_path(self) -> str:
@@ -89,6 +97,12 @@ class LocalHome:
             stop_grace_seconds=stop_grace_seconds,
         )
         return plane
+
+    def sweep(self, plane: ControlPlane, quiet_seconds: float = SWEEP_QUIET_SECONDS) -> SweepReport:
+        """Repair the records of runs and tasks whose events were lost (``sweep``), from what
+        the local launcher's state files say became of their processes."""
+        launcher = LocalLauncher(self.tasks_dir, lambda event: handle_ecs_event(event, plane))
+        return sweep(plane, functools.partial(launcher.repair, plane), quiet_seconds=quiet_seconds)
 
     def orchestrator_log(self, run_id: str) -> str:
         """Where the orchestrator's stdout/stderr go (CloudWatch Logs' part on AWS)."""

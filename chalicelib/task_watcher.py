@@ -9,10 +9,15 @@ land here), or every ``interval`` seconds otherwise.
 Events can be lost. A task whose record has not changed for ``reconcile_after`` seconds is handed
 to ``reconcile`` (e.g. a batched DescribeTasks fed back through the handler), which repairs its
 record; the next round then sees it.
+
+Reads can fail (a throttled or unreachable DynamoDB, a locked or full SQLite file). A failed round
+is logged and retried with exponential backoff, so one error never ends the watcher. Errors that
+last ``give_up_after`` seconds are reported to every waiter (``WatchError``): no wait is unbounded.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +27,14 @@ from .records import TaskRecord
 from .states import is_terminal
 
 BATCH = 100
+MAX_BACKOFF_SECONDS = 30.0
+DEFAULT_GIVE_UP_AFTER = 900.0
+
+log = logging.getLogger(__name__)
+
+
+class WatchError(RuntimeError):
+    """The task's record could not be read for too long; the message says why."""
 
 
 class TaskSource(Protocol):
@@ -39,6 +52,7 @@ class _Waiter:
         self.task_arn = task_arn
         self.done = threading.Event()
         self.record: TaskRecord | None = None
+        self.error: WatchError | None = None
         self.revision = -1
         self.changed_at = time.monotonic()
 
@@ -52,15 +66,18 @@ class TaskWatcher:
         interval: float = 1.0,
         *,
         check_on_register: bool = True,
-        reconcile: Callable[[list[str]], None] | None = None,
+        reconcile: Callable[[list[str]], object] | None = None,
         reconcile_after: float = 60.0,
+        give_up_after: float = DEFAULT_GIVE_UP_AFTER,
     ) -> None:
         self.source = source
         self.interval = interval
         self.check_on_register = check_on_register
         self.reconcile = reconcile
         self.reconcile_after = reconcile_after
+        self.give_up_after = give_up_after
         self.reads = 0
+        self.failed_rounds = 0
         self.reconciled = 0
         self._waiting: dict[str, _Waiter] = {}
         self._cv = threading.Condition()
@@ -80,7 +97,8 @@ class TaskWatcher:
 
         Returns None if ``timeout`` passes or ``stop()`` turns true first. ``tick`` is called
         about every ``tick_seconds`` while waiting (e.g. to forward the task's stderr to a log).
-        ``task_arn`` is what ``reconcile`` receives for this task (default: the id).
+        ``task_arn`` is what ``reconcile`` receives for this task (default: the id). Raises
+        ``WatchError`` if the records could not be read for ``give_up_after`` seconds.
         """
         waiter = self._register(task_id, task_arn or task_id)
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -92,6 +110,8 @@ class TaskWatcher:
                     deadline is not None and time.monotonic() >= deadline
                 ):
                     return None
+            if waiter.error is not None:
+                raise waiter.error
             return waiter.record
         finally:
             with self._cv:
@@ -109,21 +129,54 @@ class TaskWatcher:
         if self.check_on_register:
             # Registered first, then checked: a task that ended before registration is seen
             # here, and one that ends after it wakes the watcher loop.
-            self._resolve([task_id])
+            try:
+                self._resolve([task_id])
+            except Exception:  # noqa: BLE001  the watcher loop reads it again, with backoff
+                log.warning("reading task %s failed; the watcher will retry", task_id)
         return waiter
 
     def _loop(self) -> None:
         seen = -1
+        failing_since: float | None = None
         while True:
             with self._cv:
                 while not self._waiting:
                     self._cv.wait()
-            seen = self.source.wait_for_change(seen, self.interval)
-            with self._cv:
-                task_ids = list(self._waiting)
-            for start in range(0, len(task_ids), BATCH):
-                self._resolve(task_ids[start : start + BATCH])
-            self._reconcile_stale()
+            try:
+                seen = self.source.wait_for_change(seen, self.interval)
+                self._round()
+            except Exception as exn:  # noqa: BLE001  any failure of a read: retried, never fatal
+                now = time.monotonic()
+                failing_since = failing_since or now
+                self.failed_rounds += 1
+                pause = min(self.interval * 2 ** min(self.failed_rounds, 10), MAX_BACKOFF_SECONDS)
+                log.warning("reading task records failed (%s); retrying in %.1fs", exn, pause)
+                if now - failing_since >= self.give_up_after:
+                    self._fail_all(
+                        WatchError(
+                            f"task records could not be read for {now - failing_since:.0f}s: {exn}"
+                        )
+                    )
+                    failing_since = None
+                time.sleep(pause)
+                continue
+            failing_since = None
+            self.failed_rounds = 0
+
+    def _round(self) -> None:
+        with self._cv:
+            task_ids = list(self._waiting)
+        for start in range(0, len(task_ids), BATCH):
+            self._resolve(task_ids[start : start + BATCH])
+        self._reconcile_stale()
+
+    def _fail_all(self, error: WatchError) -> None:
+        log.error("%s", error)
+        with self._cv:
+            waiters, self._waiting = list(self._waiting.values()), {}
+        for waiter in waiters:
+            waiter.error = error
+            waiter.done.set()
 
     def _resolve(self, task_ids: list[str]) -> None:
         records = self.source.get_tasks(task_ids)
