@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NoReturn, TextIO
 
 from .local_mode import LocalHome, default_home
+from .outputs import recorded_outputs
 from .records import RunRecord, TaskRecord
 from .run_control import AmbiguousRun, cancel_run, find_run, wait_for_run
 from .states import State, is_terminal, parse_state
@@ -195,7 +196,8 @@ def _cmd_run(args: argparse.Namespace, home: LocalHome) -> int:
         return 130
     line.finish()
     if final.state == State.COMPLETE:
-        print(json.dumps({"run_id": final.run_id, "outputs": _outputs(final)}, indent=2))
+        outputs = recorded_outputs(final, home.objects())
+        print(json.dumps({"run_id": final.run_id, "outputs": outputs}, indent=2))
         return 0
     _report_failure(final, plane)
     return final.exit_code or 1
@@ -286,7 +288,7 @@ def _cmd_outputs(args: argparse.Namespace, home: LocalHome) -> int:
     run = find_run(home.control_plane().store, args.run_id)
     if run.state != State.COMPLETE:
         raise CliError(f"run {run.run_id} is {run.state.value}; only a COMPLETE run has outputs")
-    print(json.dumps(_outputs(run), indent=2))
+    print(json.dumps(recorded_outputs(run, home.objects()), indent=2))
     return 0
 
 
@@ -632,10 +634,6 @@ def _tags(pairs: list[str]) -> dict[str, str]:
             raise CliError(f"--tag takes KEY=VALUE, not {tag!r}")
         tags[key] = value
     return tags
-
-
-def _outputs(run: RunRecord) -> Any:
-    return (run.outputs or {}).get("values", {})
 
 
 def _report_failure(run: RunRecord, plane: ControlPlane) -> None:

@@ -29,7 +29,7 @@ from .launcher import Launcher, TaskSpec
 from .placement import WRITE_BITS, Placer, finalize_script
 from .records import TaskRecord
 from .states import State
-from .task_watcher import TaskWatcher
+from .task_watcher import TaskWatcher, WatchError
 
 
 class SharedFilesystemContainer(TaskContainer):
@@ -81,9 +81,13 @@ class SharedFilesystemContainer(TaskContainer):
             out.write(command)
         shell = self.cfg.get("task_runtime", "command_shell")
         work, stdout, stderr = self.host_work_dir(), self.host_stdout_txt(), self.host_stderr_txt()
+        # The wrapper waits for the command, passing SIGTERM on (on Fargate only the
+        # container's first process gets it) and never dying of it itself, so a command that
+        # traps SIGTERM gets its grace period; then it makes the task's files read-only.
         wrapper = (
-            f"cd {shlex.quote(work)} || exit 125; {shell} {shlex.quote(script)}"
-            f" >> {shlex.quote(stdout)} 2>> {shlex.quote(stderr)}; rc=$?;"
+            f"cd {shlex.quote(work)} || exit 125; trap 'kill -TERM $pid 2>/dev/null' TERM;"
+            f" {shell} {shlex.quote(script)} >> {shlex.quote(stdout)} 2>> {shlex.quote(stderr)}"
+            " & pid=$!; while :; do wait $pid; rc=$?; kill -0 $pid 2>/dev/null || break; done;"
             f" {finalize_script(work, [stdout, stderr])}; exit $rc"
         )
         return ["/bin/sh", "-c", wrapper]
@@ -107,7 +111,14 @@ class SharedFilesystemContainer(TaskContainer):
         task_id = ecs_events.task_id_of(task_arn)
         logger.log(NOTICE_LEVEL, _("task container started", task_arn=task_arn))
         with self.task_running_context(), self.poll_stderr_context(logger) as poll_stderr:
-            record = watcher.wait(task_id, task_arn=task_arn, stop=terminating, tick=poll_stderr)
+            try:
+                record = watcher.wait(
+                    task_id, task_arn=task_arn, stop=terminating, tick=poll_stderr
+                )
+            except WatchError as exn:
+                # Its end can't be known: stop it rather than leave it running unwatched.
+                launcher.stop_task(task_arn, "its record could not be read")
+                raise Interrupted(f"task container {task_arn} could not be watched: {exn}") from exn
             if record is None:
                 launcher.stop_task(task_arn, "miniwdl is terminating")
                 watcher.wait(task_id, task_arn=task_arn, timeout=stop_wait_seconds)

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
+import psutil
+
 from . import ecs_events
 from .launcher import ENV_TASK_ARN, LaunchError, TaskSpec
 from .records import utc_now
@@ -152,6 +154,8 @@ class LocalLauncher:
             self._terminate(pid, ticks, wait=False)
         else:
             # Nobody is left to report this task: stop it, then say so, as ECS would.
+            if pid is None:
+                _kill_unrecorded(state.get("task_arn", ""))
             self._terminate(pid, ticks, wait=True)
             _LocalTask.from_state(self, task_id, state).report_orphan_stopped(reason)
 
@@ -174,18 +178,20 @@ class LocalLauncher:
                 state.get("pid"), state.get("start_ticks")
             ):
                 continue
+            if state.get("pid") is None:  # its watcher died while starting it
+                _kill_unrecorded(arn)
             task = _LocalTask.from_state(self, task_id, state)
             found.append(task.orphan_description())
         return found
 
     def repair(self, plane: ControlPlane, task_arns: Sequence[str]) -> list[str]:
         """Apply what ``describe_tasks`` says of ``task_arns`` through the status handler
-        (``sweep.reconcile``); a kept stop, once applied, is forgotten. Returns the ARNs."""
+        (``sweep.reconcile``); a task whose state was applied is forgotten. Returns the ARNs."""
         applied = reconcile(plane, self.describe_tasks, task_arns)
-        for arn in applied:
+        for arn in applied:  # described only once stopped: its state has served
             task_id = ecs_events.task_id_of(arn)
             state = self._read_state(task_id)
-            if state is not None and "stopped" in state:
+            if state is not None:
                 _LocalTask.from_state(self, task_id, state)._forget()
         return applied
 
@@ -267,7 +273,7 @@ class _LocalTask:
 
     @classmethod
     def from_state(cls, launcher: LocalLauncher, task_id: str, state: dict[str, Any]) -> _LocalTask:
-        task = cls(launcher, task_id, TaskSpec(**state["spec"]))
+        task = cls(launcher, task_id, TaskSpec(**state["spec"]), agent=bool(state.get("agent")))
         task.version = int(state.get("version", 0))
         task.created_at = state.get("created_at") or task.created_at
         task.started_at = state.get("started_at")
@@ -392,8 +398,11 @@ class _LocalTask:
                 stop_code=stop_code,
                 stopped_reason=stopped_reason,
             )
-            if last_status == "RUNNING":
-                self._save_state()  # now that there is a pid, other processes can stop it
+            if last_status in ("PROVISIONING", "RUNNING"):
+                # Saved before the process starts (a watcher killed while starting it leaves a
+                # task that can still be found: ``_kill_unrecorded``), and with its pid once
+                # there is one, so that other processes can stop it.
+                self._save_state()
             elif last_status == "STOPPED":
                 # Kept until delivered: if the handler cannot take it, a sweep
                 # (``describe_tasks``) hands it over again, even after this process is gone.
@@ -562,6 +571,18 @@ def _start_ticks(pid: int) -> int | None:
 @functools.cache
 def _own_start_ticks() -> int | None:
     return _start_ticks(os.getpid())
+
+
+def _kill_unrecorded(task_arn: str) -> None:
+    """End the processes of a task whose watcher died while starting it (before its pid was
+    recorded): found by the task ARN in their environment, every one of their process groups."""
+    if not task_arn:
+        return
+    marker = {ENV_TASK_ARN: task_arn}
+    for proc in psutil.process_iter(["pid"]):
+        with contextlib.suppress(psutil.Error, OSError):
+            if marker.items() <= proc.environ().items():
+                os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
 
 
 def _alive(pid: Any, ticks: Any) -> bool:

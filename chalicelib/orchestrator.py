@@ -28,7 +28,7 @@ from . import efs
 from .cost import tasks_cost
 from .launcher import ENV_TASK_ARN
 from .objects import ObjectStore, result_key
-from .outputs import output_types, publish_outputs
+from .outputs import OUTPUTS_OBJECT, output_types, outputs_record, publish_outputs
 from .records import JSON, TaskRecord, utc_now
 from .states import State, is_terminal
 from .status import ControlPlane, change_run, stop_run_tasks
@@ -54,6 +54,9 @@ _EXECUTOR_ERRORS = frozenset(
         "DownloadFailed",
     }
 )
+
+
+MAX_ERROR_CHARS = 4000
 
 
 def failure_state(error: Mapping[str, Any], canceling: bool) -> State:
@@ -209,9 +212,9 @@ def run(
             work_root=root,
         )
         location = objects.put_bytes(
-            result_key(run_id, "outputs.json"), json.dumps(values, indent=2).encode()
+            result_key(run_id, OUTPUTS_OBJECT), json.dumps(values, indent=2).encode()
         )
-        outcome: JSON = {"values": values, "location": location, "dir": run_dir}
+        outcome = outputs_record(values, location, run_dir)
         _report(plane, run_id, State.COMPLETE, None, 0, outputs=outcome, log=log_location)
         _clean_up(record.request, State.COMPLETE, run_dir)
         return 0
@@ -251,7 +254,10 @@ def _report(
     log: str | None = None,
     tasks: list[TaskRecord] | None = None,
 ) -> None:
-    """Record the outcome, with the cost of the run's tasks (``tasks``, if just read)."""
+    """Record the outcome, with the cost of the run's tasks (``tasks``, if just read). The
+    error's message is cut to ``MAX_ERROR_CHARS``: a record must stay small (DynamoDB)."""
+    if error is not None and len(str(error.get("message", ""))) > MAX_ERROR_CHARS:
+        error = {**error, "message": str(error["message"])[:MAX_ERROR_CHARS] + " ..."}
     if tasks is None:
         tasks = plane.store.list_tasks(run_id)
     cost = tasks_cost(tasks, plane.prices)

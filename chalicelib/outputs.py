@@ -10,17 +10,27 @@ objects store, and the JSON written out names the published locations.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-from typing import Any
-
-import WDL
-from WDL import Value
+from typing import TYPE_CHECKING, Any
 
 from .objects import ObjectStore, result_key
+from .records import JSON, RunRecord
+
+if TYPE_CHECKING:
+    from WDL import Value
+
+# What a run record keeps of its outputs' values: a DynamoDB item holds at most 400 KB, and a
+# workflow's outputs grow with it (3,500 files made a 377 KB record). Larger values are only in
+# the objects store, at the record's ``location``.
+MAX_RECORDED_OUTPUTS_BYTES = 64 * 1024
+OUTPUTS_OBJECT = "outputs.json"
 
 
 def output_types(main_wdl: str, task: str | None) -> tuple[str, Any]:
     """(namespace, output types) of the run's target: the workflow, or ``task`` if given."""
+    import WDL  # miniwdl only where outputs are published: the orchestrator
+
     doc = WDL.load(main_wdl)
     target: Any = doc.workflow
     if task or target is None:
@@ -53,6 +63,9 @@ def publish_outputs(
     """Put every File and Directory of ``outputs`` (miniwdl's outputs JSON, typed by
     ``types`` from ``output_types``) in the objects store; returns the outputs JSON with their
     published locations in place of the paths."""
+    import WDL
+    from WDL import Value
+
     namespace, declared = types
     run_root = os.path.realpath(run_dir)
     work = os.path.realpath(work_root)
@@ -72,3 +85,25 @@ def publish_outputs(
 
     published = Value.rewrite_env_paths(values, publish)
     return dict(WDL.values_to_json(published, namespace=namespace))
+
+
+def outputs_record(values: dict[str, Any], location: str, run_dir: str) -> JSON:
+    """What the run record keeps of its published outputs (pure): their location, and the
+    values themselves while they stay under ``MAX_RECORDED_OUTPUTS_BYTES``."""
+    record: JSON = {"location": location, "dir": run_dir}
+    size = len(json.dumps(values, separators=(",", ":")).encode())
+    if size <= MAX_RECORDED_OUTPUTS_BYTES:
+        record["values"] = values
+    else:
+        record["values_bytes"] = size
+    return record
+
+
+def recorded_outputs(run: RunRecord, objects: ObjectStore) -> dict[str, Any]:
+    """A COMPLETE run's outputs: from its record, or from the objects store when they were
+    too large to keep there."""
+    outputs = run.outputs or {}
+    if "values" in outputs or "location" not in outputs:
+        return dict(outputs.get("values") or {})
+    loaded = json.loads(objects.get_bytes(result_key(run.run_id, OUTPUTS_OBJECT)))
+    return dict(loaded) if isinstance(loaded, dict) else {}

@@ -34,6 +34,7 @@ from .validation import ValidatedRequest
 # Inputs up to this size are kept on the run record too (the run log shows them); larger ones
 # only in the request bundle (a DynamoDB item holds at most 400 KB).
 MAX_RECORDED_PARAMS_BYTES = 64 * 1024
+MAX_RECORDED_ATTACHMENT_NAMES = 50
 
 
 class SubmitError(RuntimeError):
@@ -104,6 +105,11 @@ def submit(
         params = json.dumps(request.inputs)
         if len(params) <= MAX_RECORDED_PARAMS_BYTES:
             echo["workflow_params"] = request.inputs
+        names = echo.get("workflow_attachment")
+        if isinstance(names, list) and len(names) > MAX_RECORDED_ATTACHMENT_NAMES:
+            # the bundle has them all; the record (at most 400 KB on DynamoDB) names the first
+            echo["workflow_attachment"] = names[:MAX_RECORDED_ATTACHMENT_NAMES]
+            echo["workflow_attachment_count"] = len(names)
         summary["wes"] = echo
     if idempotency_key:
         summary["idempotency_key"] = idempotency_key

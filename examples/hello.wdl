@@ -26,7 +26,7 @@ task say_hello {
     String greeting
   }
   command <<<
-    echo "~{greeting}, ~{name}!" > greeting.txt
+    echo "~{greeting}, ~{name}!" | tee greeting.txt
   >>>
   output {
     File greeting_file = "greeting.txt"

@@ -76,7 +76,11 @@ def test_exit_code_and_event_sequence(tmp_path: Path) -> None:
     assert parsed.stop_code == "EssentialContainerExited"
     assert ecs_events.task_state(parsed) == State.EXECUTOR_ERROR
     assert (tmp_path / "log").read_text() == "out\n"
-    assert os.listdir(tmp_path / "tasks") == []  # a stopped task leaves no state behind
+    # a stopped task leaves no state behind, once its STOPPED event was taken
+    deadline = time.monotonic() + 5
+    while os.listdir(tmp_path / "tasks") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert os.listdir(tmp_path / "tasks") == []
 
 
 def test_a_command_that_cannot_start_is_task_failed_to_start(tmp_path: Path) -> None:
