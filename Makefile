@@ -73,12 +73,35 @@ ARTIFACT_BUCKET ?=
 AWS_CLI = aws --region $(REGION)
 NEED_REGION = test -n "$(REGION)" || { echo "no AWS region: set REGION=... or run aws configure"; exit 1; }
 
+# The Lambda functions' runtime: python3.12 runs on Amazon Linux 2023 (python3.11's Amazon Linux
+# 2 ends 2026-06-30). Chalice packages for the Python it runs under (3.11 here, as the
+# orchestrator image), so the recipe names the runtime to chalice and has its pip fetch that
+# runtime's wheels (chalice's cross-platform download, given the Python version as well).
+LAMBDA_RUNTIME ?= python3.12
+define CHALICE_FOR_RUNTIME
+import sys
+from chalice import config
+from chalice.cli import main
+from chalice.deploy import packager
+runtime = sys.argv.pop(1)
+config.Config.lambda_python_version = property(lambda self: runtime)
+execute = packager.PipRunner._execute
+def execute_for_runtime(self, command, args, *rest, **kwargs):
+    if command == "download" and "--abi" in args:
+        abi = args[args.index("--abi") + 1]
+        args = [*args, "--python-version", abi[2] + "." + abi[3:]]
+    return execute(self, command, args, *rest, **kwargs)
+packager.PipRunner._execute = execute_for_runtime
+sys.exit(main())
+endef
+export CHALICE_FOR_RUNTIME
+
 ## package: the complete CloudFormation template (and the Lambda code) in build/package/
 package: $(DEV_STAMP)
 	rm -rf $(PACKAGE_DIR)
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} MINIWDL_FARGATE_API_AUTH=$(API_AUTH) \
-		$(BIN)/chalice package --pkg-format cloudformation --merge-template infra/template.yaml \
-		$(PACKAGE_DIR)
+		$(BIN)/python -c "$$CHALICE_FOR_RUNTIME" $(LAMBDA_RUNTIME) package \
+		--pkg-format cloudformation --merge-template infra/template.yaml $(PACKAGE_DIR)
 	mv $(PACKAGE_DIR)/sam.yaml $(TEMPLATE)
 	@echo "packaged: $(TEMPLATE) (with deployment.zip and layer-deployment.zip beside it)"
 
@@ -119,16 +142,31 @@ deploy: package
 	@$(AWS_CLI) cloudformation describe-stacks --stack-name $(STACK) --output text \
 		--query "Stacks[0].Outputs[?OutputKey=='ApiUrl' || OutputKey=='Bucket'].[OutputKey,OutputValue]"
 
-## destroy: stop the stack's running tasks, empty its bucket and delete it
+## destroy: stop the stack's tasks and wait until they have stopped, empty its bucket, delete it
+# A stopping orchestrator still uploads its logs to the bucket, and a cluster with tasks still
+# stopping cannot be deleted: so the bucket is emptied only once every task has stopped. Rounds,
+# because a stopping orchestrator may have launched a task after the listing.
 destroy:
 	@$(NEED_REGION)
 	set -eu; \
 	output() { $(AWS_CLI) cloudformation describe-stacks --stack-name $(STACK) --output text \
 		--query "Stacks[0].Outputs[?OutputKey=='$$1'].OutputValue"; }; \
+	tasks() { $(AWS_CLI) ecs list-tasks --cluster $$cluster --desired-status $$1 \
+		--query taskArns --output text | tr -s '\t ' '\n\n' | grep -v '^None$$' || true; }; \
 	bucket=$$(output Bucket); cluster=$$(output Cluster); \
 	if [ -n "$$cluster" ] && [ "$$cluster" != None ]; then \
-		for task in $$($(AWS_CLI) ecs list-tasks --cluster $$cluster --query taskArns --output text); do \
-			$(AWS_CLI) ecs stop-task --cluster $$cluster --task $$task --reason "make destroy" >/dev/null; \
+		round=0; \
+		while :; do \
+			round=$$((round + 1)); \
+			running=$$(tasks RUNNING); \
+			for task in $$running; do \
+				$(AWS_CLI) ecs stop-task --cluster $$cluster --task $$task \
+					--reason "make destroy" >/dev/null; \
+			done; \
+			{ echo "$$running"; tasks STOPPED; } | grep . | sort -u | xargs -r -n 100 \
+				$(AWS_CLI) ecs wait tasks-stopped --cluster $$cluster --tasks; \
+			if [ -z "$$running" ]; then break; fi; \
+			if [ $$round -ge 10 ]; then echo "tasks keep starting in $$cluster"; exit 1; fi; \
 		done; \
 	fi; \
 	if [ -n "$$bucket" ] && [ "$$bucket" != None ]; then \

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,7 +29,7 @@ from WDL import Type, Value
 from WDL._util import StructuredLogMessage as _
 from WDL._util import parse_byte_size
 from WDL.runtime import config
-from WDL.runtime.error import Interrupted
+from WDL.runtime.error import Interrupted, Terminated
 
 from . import ecs_events, efs
 from .container_base import (
@@ -47,11 +48,13 @@ from .fargate import (
     FargateSize,
     Prices,
     SizeError,
+    cached_image,
     client_token,
     ephemeral_storage_gib,
     fit_size,
     log_stream_environment,
     new_ecs_client,
+    parse_pull_through_cache,
 )
 from .launcher import LaunchError, TaskSpec
 from .local_mode import LocalHome
@@ -64,6 +67,15 @@ from .task_watcher import TaskWatcher
 from .transitions import apply_task_event
 
 SECTION = "aws_fargate"
+ARCHITECTURES = ("X86_64", "ARM64")
+# miniwdl runs a URI download (s3://, https://...) as a WDL task whose run id starts with this
+# (WDL.runtime.download.run; miniwdl's task runtime tells them apart the same way), in an image
+# from these [section] docker options.
+DOWNLOAD_RUN_PREFIX = "download-"
+DOWNLOAD_IMAGE_OPTIONS = ("download_awscli", "download_aria2c", "download_gsutil")
+# Images known to have no ARM64 build: miniwdl's tools image (aws, aria2c) is x86-64 only.
+X86_ONLY_IMAGES = ("ghcr.io/miniwdl-ext/miniwdl-tools",)
+MAX_PULL_RETRY_SECONDS = 300.0
 
 
 class ConfigError(ValueError):
@@ -85,6 +97,10 @@ class FargateSettings:
     assign_public_ip: bool = False
     region: str = ""  # from_config fills in the AWS SDK's region
     architecture: str = "X86_64"
+    download_architecture: str = "X86_64"
+    pull_through_cache: tuple[str, ...] = ()
+    image_pull_retries: int = 3
+    image_pull_backoff_seconds: float = 10.0
     task_role_arn: str = ""
     execution_role_arn: str = ""
     log_group: str = "/miniwdl-fargate/tasks"
@@ -115,8 +131,16 @@ class FargateSettings:
             raise ConfigError(
                 f"the aws_fargate backend needs {keys} (or MINIWDL__AWS_FARGATE__...)"
             )
-        if values.get("architecture", "X86_64") not in ("X86_64", "ARM64"):
-            raise ConfigError(f"[{SECTION}] architecture must be X86_64 or ARM64")
+        for key in ("architecture", "download_architecture"):
+            if values.get(key, "X86_64") not in ARCHITECTURES:
+                raise ConfigError(f"[{SECTION}] {key} must be X86_64 or ARM64")
+        check_download_images(values.get("download_architecture", "X86_64"), _download_images(cfg))
+        try:
+            parse_pull_through_cache(values.get("pull_through_cache", ()))
+        except ValueError as exn:
+            raise ConfigError(f"[{SECTION}] pull_through_cache: {exn}") from None
+        if values.get("image_pull_retries", 0) < 0:
+            raise ConfigError(f"[{SECTION}] image_pull_retries must be 0 or more")
         if values.get("architecture") == "ARM64":
             values["prices"] = ARM_PRICES
         if not values.get("region"):
@@ -148,6 +172,11 @@ class FargateSettings:
         )
 
     @property
+    def image_caches(self) -> dict[str, str]:
+        """Upstream registry host -> the ECR prefix of its pull-through cache."""
+        return parse_pull_through_cache(self.pull_through_cache)
+
+    @property
     def efs(self) -> efs.EfsSettings:
         return efs.EfsSettings(
             file_system_id=self.efs_id,
@@ -155,6 +184,61 @@ class FargateSettings:
             iam=self.efs_iam,
             mountpoint=self.efs_mountpoint,
         )
+
+
+def is_download_task(call_run_id: str) -> bool:
+    """Whether a task is one of miniwdl's URI downloads (s3://, https://, gs:// inputs)."""
+    return call_run_id.startswith(DOWNLOAD_RUN_PREFIX)
+
+
+def task_architecture(call_run_id: str, settings: FargateSettings) -> str:
+    """The CPU architecture a task runs on: ``download_architecture`` for miniwdl's downloads
+    (its tools image has no ARM64 build), ``architecture`` for every other task."""
+    if is_download_task(call_run_id):
+        return settings.download_architecture
+    return settings.architecture
+
+
+def use_spot(preemptible: int, interruptions: int, architecture: str) -> bool:
+    """Whether an attempt runs on Fargate Spot: while ``preemptible`` interruptions are left,
+    and only on X86_64 (Fargate Spot runs no ARM64 tasks; those run on demand)."""
+    return architecture == "X86_64" and preemptible > interruptions
+
+
+def check_download_images(architecture: str, images: Mapping[str, str]) -> None:
+    """Refuse download tasks on an architecture their image cannot run on (``images``: cfg
+    option -> image), naming the option and both ways out."""
+    if architecture == "X86_64":
+        return
+    for option, image in images.items():
+        if any(image == x86 or image.startswith(x86 + ":") for x86 in X86_ONLY_IMAGES):
+            raise ConfigError(
+                f"[{SECTION}] download_architecture = {architecture}, but {option} = {image}"
+                " has no ARM64 build: set download_architecture = X86_64, or set"
+                f" {option} to an image with an ARM64 build"
+            )
+
+
+def _download_images(cfg: config.Loader) -> dict[str, str]:
+    """``[download_*] docker`` -> image, for each of miniwdl's downloaders configured."""
+    return {
+        f"[{section}] docker": str(cfg[section]["docker"])
+        for section in DOWNLOAD_IMAGE_OPTIONS
+        if cfg.has_option(section, "docker")
+    }
+
+
+def is_image_pull_failure(record: TaskRecord) -> bool:
+    """The task never ran because its image could not be pulled (ECS's CannotPullContainerError:
+    a registry's rate limit, a network error, a missing image)."""
+    return record.exit_code is None and "CannotPullContainerError" in (record.stopped_reason or "")
+
+
+def pull_retry_delay(failures: int, base_seconds: float, jitter: float) -> float:
+    """Seconds to wait before launching again after ``failures`` failed image pulls: doubling
+    from ``base_seconds``, capped at 5 minutes, times 0.5-1 by ``jitter`` (in [0, 1)) so many
+    tasks hitting one registry limit do not come back together."""
+    return min(base_seconds * 2.0 ** (failures - 1), MAX_PULL_RETRY_SECONDS) * (0.5 + jitter / 2)
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:
@@ -324,49 +408,107 @@ class FargateContainer(SharedFilesystemContainer):
                 f"the run directory {self.host_dir} is not under [aws_fargate] efs_mountpoint"
                 f" {settings.efs_mountpoint}; run miniwdl with --dir on EFS"
             )
-        spot = int(self.runtime_values.get("preemptible", 0)) > self._interruptions
         image = str(self.runtime_values.get("docker") or "ubuntu:22.04")
-        spec = TaskSpec(
-            run_id=runtime.run_id,
-            role=ecs_events.ROLE_TASK,
-            command=self.attempt_command(logger, command),
-            environment={
-                **self.identity_environment(runtime.run_id),
-                **log_stream_environment(runtime.launcher.config),
-            },
-            family=runtime.launcher.config.family_prefix,
-            container_name=runtime.launcher.config.container_name,
-            cpu=size.cpu,
-            memory_mb=size.memory_mib,
-            client_token=client_token(
-                runtime.run_id, self.run_id, str(self.try_counter), str(self._interruptions)
-            ),
-            tags={"miniwdl-fargate:run": runtime.run_id, "miniwdl-fargate:call": self.run_id[:256]},
-            image=image,
-            spot=spot,
-            ephemeral_gib=self._ephemeral_gib,
+        pulled = cached_image(image, settings.image_caches)
+        architecture = task_architecture(self.run_id, settings)
+        spot = use_spot(
+            int(self.runtime_values.get("preemptible", 0)), self._interruptions, architecture
         )
+        launcher = runtime.launcher.for_architecture(architecture)
+        argv = self.attempt_command(logger, command)
         logger.info(
-            _("fargate size", cpu=size.cpu, memory_mib=size.memory_mib, spot=spot, image=image)
-        )
-        try:
-            record = self.launch_and_wait(
-                logger,
-                terminating,
-                runtime.launcher,
-                runtime.watcher,
-                spec,
-                stop_wait_seconds=settings.stop_wait_seconds,
+            _(
+                "fargate size",
+                cpu=size.cpu,
+                memory_mib=size.memory_mib,
+                spot=spot,
+                image=image,
+                pulled=pulled,
+                architecture=architecture,
             )
-        except LaunchError as exn:
-            if exn.transient:
-                self._interruptions += 1
-                raise Interrupted(f"Fargate could not start the task: {exn}") from exn
-            raise wdl_error.RuntimeError(f"Fargate could not start the task: {exn}") from exn
-        logger.info(_("log stream", group=settings.log_group, stream=record.log_stream))
+        )
+        failed_pulls = 0
+        while True:
+            spec = TaskSpec(
+                run_id=runtime.run_id,
+                role=ecs_events.ROLE_TASK,
+                command=argv,
+                environment={
+                    **self.identity_environment(runtime.run_id),
+                    **log_stream_environment(launcher.config),
+                },
+                family=launcher.config.family_prefix,
+                container_name=launcher.config.container_name,
+                cpu=size.cpu,
+                memory_mb=size.memory_mib,
+                client_token=client_token(
+                    runtime.run_id,
+                    self.run_id,
+                    str(self.try_counter),
+                    str(self._interruptions),
+                    str(failed_pulls),
+                ),
+                tags={
+                    "miniwdl-fargate:run": runtime.run_id,
+                    "miniwdl-fargate:call": self.run_id[:256],
+                },
+                image=pulled,
+                spot=spot,
+                ephemeral_gib=self._ephemeral_gib,
+            )
+            try:
+                record = self.launch_and_wait(
+                    logger,
+                    terminating,
+                    launcher,
+                    runtime.watcher,
+                    spec,
+                    stop_wait_seconds=settings.stop_wait_seconds,
+                )
+            except LaunchError as exn:
+                if exn.transient:
+                    self._interruptions += 1
+                    raise Interrupted(f"Fargate could not start the task: {exn}") from exn
+                raise wdl_error.RuntimeError(f"Fargate could not start the task: {exn}") from exn
+            logger.info(_("log stream", group=settings.log_group, stream=record.log_stream))
+            if not is_image_pull_failure(record):
+                break
+            # Not the task's failure, nor a spot interruption: its own budget, apart from
+            # maxRetries and preemptible.
+            failed_pulls += 1
+            if failed_pulls > settings.image_pull_retries:
+                raise wdl_error.RuntimeError(
+                    f"the image {pulled} could not be pulled ({failed_pulls} tries):"
+                    f" {record.stopped_reason}"
+                )
+            delay = pull_retry_delay(
+                failed_pulls, settings.image_pull_backoff_seconds, random.random()
+            )
+            logger.warning(
+                _(
+                    "image pull failed; launching again",
+                    image=pulled,
+                    failed_pulls=failed_pulls,
+                    wait_seconds=round(delay, 1),
+                    reason=record.stopped_reason,
+                )
+            )
+            if _wait_unless(terminating, delay):
+                raise Terminated()
         if record.state in (State.PREEMPTED, State.SYSTEM_ERROR):
             self._interruptions += 1
         return attempt_exit_code(record)
+
+
+def _wait_unless(stop: Callable[[], bool], seconds: float, tick: float = 0.2) -> bool:
+    """Sleep ``seconds`` unless ``stop()`` turns true first; returns whether it did."""
+    deadline = time.monotonic() + seconds
+    while not stop():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(tick, left))
+    return True
 
 
 def _control_plane(cfg: config.Loader, launcher: EcsLauncher) -> ControlPlane | None:

@@ -9,7 +9,9 @@ Indexes:
   by_run    gsi3pk "RUN#<run_id>"          gsi3sk "<created_at>#<task_id>" a run's tasks
 Runs spread over ``SHARDS`` partitions per index (by a hash of the run id): an index keyed on
 time or on a state alone would put every submission in one hot partition. Listing reads each
-shard and merges. Every write is conditional on the record's ``revision``; TTL deletion is lazy,
+shard and merges them: each shard is read on (a Query stops at ``Limit`` rows or 1 MB) until the
+page's rows are known to precede every row not read yet, so the page's last row is a cursor that
+misses nothing. Every write is conditional on the record's ``revision``; TTL deletion is lazy,
 so expired items are filtered out on read.
 """
 
@@ -17,8 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .records import RunRecord, TaskRecord
@@ -102,29 +106,44 @@ class DynamoDbStore:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
         after = _sort_key(*decode_page_token(page_token)) if page_token else None
         index, pk_name, sk_name = _INDEXES[1] if state is not None else _INDEXES[0]
-        found: list[RunRecord] = []
-        more = False
-        for shard in range(SHARDS):
-            partition = f"STATE#{state.value}#{shard}" if state is not None else f"RUNS#{shard}"
-            condition = f"{pk_name} = :pk"
-            values: dict[str, Any] = {":pk": {"S": partition}}
+        shards = [
+            ShardCursor(f"STATE#{state.value}#{n}" if state is not None else f"RUNS#{n}")
+            for n in range(SHARDS)
+        ]
+        found: list[tuple[str, RunRecord]] = []  # (sort key, run) of the live rows read
+        first = math.ceil((page_size + 1) / SHARDS) + 1  # each shard's share, and one more
+        while (shard := next_shard(shards)) is not None:
+            ready = len(settled(found, shards))
+            if ready > page_size:
+                break
+            limit = first if shard.position is None else page_size + 1 - ready
+            request: dict[str, Any] = {
+                "TableName": self.table,
+                "IndexName": index,
+                "KeyConditionExpression": f"{pk_name} = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": shard.partition}},
+                "ScanIndexForward": False,
+                "Limit": limit,
+            }
             if after is not None:
-                condition += f" AND {sk_name} < :after"
-                values[":after"] = {"S": after}
-            response = self.client.query(
-                TableName=self.table,
-                IndexName=index,
-                KeyConditionExpression=condition,
-                ExpressionAttributeValues=values,
-                ScanIndexForward=False,
-                Limit=page_size + 1,
-            )
-            more = more or "LastEvaluatedKey" in response
-            found += [RunRecord.from_item(i) for i in map(self._live, response["Items"]) if i]
-        found.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
-        page = found[:page_size]
-        more = more or len(found) > page_size
-        token = encode_page_token(page[-1].created_at, page[-1].run_id) if more and page else ""
+                request["KeyConditionExpression"] += f" AND {sk_name} < :after"
+                request["ExpressionAttributeValues"][":after"] = {"S": after}
+            if shard.start is not None:
+                request["ExclusiveStartKey"] = shard.start
+            response = self.client.query(**request)
+            items = response["Items"]
+            for raw in items:
+                record = self._live(raw)
+                if record is not None:
+                    found.append((raw[sk_name]["S"], RunRecord.from_item(record)))
+            shard.start = response.get("LastEvaluatedKey")
+            shard.exhausted = shard.start is None
+            if items:
+                shard.position = items[-1][sk_name]["S"]
+        ordered = sorted(settled(found, shards), key=lambda pair: pair[0], reverse=True)
+        page = [run for _key, run in ordered[:page_size]]
+        more = len(ordered) > page_size
+        token = encode_page_token(page[-1].created_at, page[-1].run_id) if more else ""
         return page, token
 
     # tasks
@@ -247,6 +266,41 @@ class DynamoDbStore:
             return None
         record: dict[str, Any] = json.loads(raw["item"]["S"])
         return record
+
+
+@dataclass
+class ShardCursor:
+    """Where listing one shard of an index has got to. ``position`` is the sort key of the last
+    row read (None before the first Query); rows not read yet all sort below it."""
+
+    partition: str
+    start: dict[str, Any] | None = None
+    position: str | None = None
+    exhausted: bool = False
+
+
+def next_shard(shards: Sequence[ShardCursor]) -> ShardCursor | None:
+    """The shard to read next when merging shards newest first: one never read, else the one
+    whose unread rows may sort highest; None when every shard is read to its end."""
+    open_ = [s for s in shards if not s.exhausted]
+    unread = [s for s in open_ if s.position is None]
+    if unread:
+        return unread[0]
+    return max(open_, key=lambda s: s.position or "", default=None)
+
+
+def settled(
+    found: Sequence[tuple[str, RunRecord]], shards: Sequence[ShardCursor]
+) -> list[tuple[str, RunRecord]]:
+    """The rows whose place in the merged order is final: those at or above every unfinished
+    shard's position (a shard's unread rows sort below what it returned). A Query stops at
+    ``Limit`` rows or 1 MB, so a shard may be cut short anywhere; this never lets a row that a
+    later read could precede onto a page."""
+    positions = [s.position for s in shards if not s.exhausted]
+    if any(p is None for p in positions):
+        return []
+    floor = max((p for p in positions if p is not None), default=None)
+    return [pair for pair in found if floor is None or pair[0] >= floor]
 
 
 def _run_key(run_id: str) -> dict[str, Any]:

@@ -11,10 +11,11 @@ import contextlib
 import hashlib
 import json
 import math
+import shlex
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from botocore.config import Config
@@ -45,6 +46,11 @@ MAX_CPU_UNITS = 16384
 MAX_MEMORY_MIB = 122880
 
 _THROTTLED = frozenset({"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"})
+
+# Every task definition this backend registers runs its container as `/bin/sh -c <script>`:
+# RunTask overrides can set the command (Docker's Cmd) but not the entry point, and an image's
+# own ENTRYPOINT would otherwise get the command as its arguments.
+SHELL_ENTRY_POINT = ("/bin/sh", "-c")
 
 # Stop reasons and failure reasons that mean "the capacity was not there", not "the task failed".
 _TRANSIENT_FAILURES = ("capacity is unavailable", "resource:", "timeout", "throttl", "agent")
@@ -163,6 +169,7 @@ def task_definition(image: str, config: ClusterConfig) -> dict[str, Any]:
             {
                 "name": config.container_name,
                 "image": image,
+                "entryPoint": list(SHELL_ENTRY_POINT),
                 "essential": True,
                 "memoryReservation": 512,
                 "mountPoints": [
@@ -206,6 +213,14 @@ def client_token(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:MAX_CLIENT_TOKEN]
 
 
+def shell_command(argv: Sequence[str]) -> list[str]:
+    """The command override that runs ``argv`` under the ``SHELL_ENTRY_POINT``: the script of an
+    ``/bin/sh -c SCRIPT`` argv as it is, any other argv quoted and exec'd."""
+    if len(argv) == 3 and tuple(argv[:2]) == SHELL_ENTRY_POINT:
+        return [argv[2]]
+    return ["exec " + shlex.join(argv)]
+
+
 def run_task_request(
     spec: TaskSpec,
     config: ClusterConfig,
@@ -213,11 +228,15 @@ def run_task_request(
     *,
     started_by: str,
     container_name: str | None = None,
+    shell_entry_point: bool = False,
 ) -> dict[str, Any]:
-    """The RunTask request for a spec. Raises ``LaunchError`` if the overrides are too large."""
+    """The RunTask request for a spec. ``shell_entry_point``: the definition's entry point is
+    ``SHELL_ENTRY_POINT`` (as ``task_definition`` registers it), so the command override is
+    the script it runs. Raises ``LaunchError`` if the overrides are too large."""
+    command = shell_command(spec.command) if shell_entry_point else list(spec.command)
     container: dict[str, Any] = {
         "name": container_name or config.container_name,
-        "command": list(spec.command),
+        "command": command,
         "environment": [{"name": k, "value": v} for k, v in spec.environment.items()],
     }
     overrides: dict[str, Any] = {
@@ -386,6 +405,7 @@ class EcsLauncher:
             definition,
             started_by=started_by(spec.role, spec.run_id),
             container_name=container,
+            shell_entry_point=not spec.task_definition,
         )
         self.limits.acquire(1)
         self.counters.run_task += 1
@@ -427,12 +447,13 @@ class EcsLauncher:
 
     def task_definition_arn(self, image: str) -> str:
         """The task definition for ``image``: looked up first (RegisterTaskDefinition is limited
-        to 1 call/s), registered only if it does not exist yet; memoised per process."""
+        to 1 call/s), registered only if it does not exist yet; memoised per process by family
+        (the content hash), so launchers that share the memo share the definitions."""
+        body = task_definition(image, self.config)
+        family = body["family"]
         with self._definitions_lock:
-            if image in self._definitions:
-                return self._definitions[image]
-            body = task_definition(image, self.config)
-            family = body["family"]
+            if family in self._definitions:
+                return self._definitions[family]
             try:
                 self.counters.describe_task_definition += 1
                 found = self.ecs.describe_task_definition(taskDefinition=family)
@@ -441,5 +462,65 @@ class EcsLauncher:
                 self.counters.register_task_definition += 1
                 registered = self.ecs.register_task_definition(**body)
                 arn = str(registered["taskDefinition"]["taskDefinitionArn"])
-            self._definitions[image] = arn
+            self._definitions[family] = arn
             return arn
+
+    def for_architecture(self, architecture: str) -> EcsLauncher:
+        """This launcher for tasks of another CPU architecture: the same client, launch limits,
+        counters and definitions memo, task definitions with that ``runtimePlatform``."""
+        if architecture == self.config.architecture:
+            return self
+        other = EcsLauncher(
+            self.ecs, replace(self.config, architecture=architecture), limits=self.limits
+        )
+        other.counters = self.counters
+        other._definitions = self._definitions
+        other._definitions_lock = self._definitions_lock
+        return other
+
+
+# Upstream registries, as image references name them, whose images a pull-through cache can
+# serve: Docker Hub (three host names, one registry), Quay, GitHub's and ECR Public.
+DOCKER_HUB = "docker.io"
+_DOCKER_HUB_HOSTS = frozenset({DOCKER_HUB, "index.docker.io", "registry-1.docker.io"})
+
+
+def image_registry(image: str) -> tuple[str, str]:
+    """(registry host, repository path with tag or digest) of a Docker image reference, the
+    way Docker reads it: the first component is a host only if it has a dot or a port or is
+    ``localhost``; otherwise the image is on Docker Hub, whose single-name images are under
+    ``library/``."""
+    first, slash, rest = image.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        registry, path = first, rest
+    else:
+        registry, path = DOCKER_HUB, image
+    if registry in _DOCKER_HUB_HOSTS:
+        registry = DOCKER_HUB
+        if "/" not in path:
+            path = f"library/{path}"
+    return registry, path
+
+
+def parse_pull_through_cache(entries: Iterable[str]) -> dict[str, str]:
+    """``registry=cache`` entries (``[aws_fargate] pull_through_cache``) as a mapping from the
+    upstream registry host to the ECR prefix that caches it (``ACCOUNT.dkr.ecr.REGION.
+    amazonaws.com/PREFIX``). Raises ``ValueError`` naming an entry that is not of that form."""
+    caches: dict[str, str] = {}
+    for entry in entries:
+        upstream, equals, cache = (part.strip() for part in entry.partition("="))
+        if not (equals and upstream and "/" in cache and ".dkr.ecr." in cache.split("/")[0]):
+            raise ValueError(
+                f"{entry!r} is not REGISTRY=ACCOUNT.dkr.ecr.REGION.amazonaws.com/PREFIX"
+            )
+        host = DOCKER_HUB if upstream in _DOCKER_HUB_HOSTS else upstream
+        caches[host] = cache.rstrip("/")
+    return caches
+
+
+def cached_image(image: str, caches: Mapping[str, str]) -> str:
+    """The image a task pulls: through the pull-through cache of its registry if there is one
+    (``ubuntu:22.04`` -> ``CACHE/library/ubuntu:22.04``), else the image as named."""
+    registry, path = image_registry(image)
+    cache = caches.get(registry)
+    return f"{cache}/{path}" if cache else image

@@ -31,6 +31,8 @@ from botocore.awsrequest import AWSResponse
 
 from chalicelib import ecs_events
 from chalicelib.fargate import LaunchLimits
+from chalicelib.launcher import ENV_TASK_ARN
+from chalicelib.local_launcher import HOST_ENVIRONMENT, READ_ONLY_OVERRIDES
 
 Deliver = Callable[[dict[str, Any]], None]
 
@@ -60,6 +62,9 @@ class Faults:
     spot_interrupt_first_attempt: bool = False
     lose_stopped: Callable[[dict[str, str]], bool] = lambda env: False
     fargate_limits: bool = False  # answer like ECS past 20 RunTask/s or the 100-task bucket
+    # the first this many tasks of each call fail to pull their image: stopped with stop code
+    # TaskFailedToStart, a CannotPullContainerError reason and no exit code, never running
+    image_pull_failures: int = 0
 
 
 @dataclass
@@ -104,12 +109,14 @@ class FakeFargate:
         self.output_dir = output_dir
         self._ecs: Any = None
         self._definition_env: dict[str, dict[str, str]] = {}
+        self._definition_entry_points: dict[str, list[str]] = {}
         self.random = random.Random(seed)
         self.tasks: dict[str, FakeTask] = {}
         self.injected_throttles = 0
         self.injected_capacity_failures = 0
         self.spot_interruptions = 0
         self.lost_events = 0
+        self.pull_failures: dict[str, int] = {}  # call id -> image pulls failed
         self.delivered = 0
         self.run_task_attempts = 0
         self.limit_throttles = 0
@@ -199,18 +206,53 @@ class FakeFargate:
             self._definition_env[arn] = env
         return self._definition_env[arn]
 
+    def _definition_entry_point(self, fake: FakeTask) -> list[str]:
+        """The container entry point of the task's definition: ECS runs it with the command
+        override as its arguments (Docker's ENTRYPOINT and Cmd)."""
+        arn = str(fake.request.get("taskDefinition", ""))
+        if arn not in self._definition_entry_points:
+            found = self._ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+            containers = found.get("containerDefinitions") or [{}]
+            self._definition_entry_points[arn] = list(containers[0].get("entryPoint") or [])
+        return self._definition_entry_points[arn]
+
+    def _fails_pull(self, fake: FakeTask) -> bool:
+        call = fake.environment.get(ecs_events.ENV_CALL_ID, "")
+        with self._lock:
+            failed = self.pull_failures.get(call, 0)
+            if failed >= self.faults.image_pull_failures:
+                return False
+            self.pull_failures[call] = failed + 1
+            return True
+
     def _run(self, fake: FakeTask) -> None:
         self._emit(fake, "PROVISIONING")
         self._emit(fake, "PENDING")
+        if self._fails_pull(fake):
+            reason = (
+                "CannotPullContainerError: pull image manifest has been retried 5 time(s):"
+                " failed to resolve ref: 429 Too Many Requests"
+            )
+            self._stop(fake, None, "TaskFailedToStart", reason)
+            return
         container = fake.request["overrides"]["containerOverrides"][0]
+        # A WDL task's container has its image's environment (PATH, HOME...), not this
+        # process's; the orchestrator's image is this project's, so it inherits ours.
+        is_task = fake.request.get("startedBy", "").split("/")[1:2] == [ecs_events.ROLE_TASK]
+        image_env = {k: os.environ[k] for k in HOST_ENVIRONMENT if k in os.environ}
         # ECS's metadata endpoint would tell the container its task ARN; this variable does.
         env = {
-            **os.environ,
+            **(image_env if is_task else os.environ),
             **self._definition_environment(fake),
             **fake.environment,
-            "MINIWDL_FARGATE_TASK_ARN": fake.arn,
+            ENV_TASK_ARN: fake.arn,
         }
-        command = list(container["command"])
+        command = [*self._definition_entry_point(fake), *container["command"]]
+        if is_task and os.geteuid() == 0:
+            # On EFS the access point's POSIX user applies to every file access, even root's
+            # in the container: root here plays that user by losing its permission overrides.
+            drop = ",".join(f"-{cap}" for cap in READ_ONLY_OVERRIDES)
+            command = ["setpriv", f"--bounding-set={drop}", "--", *command]
         if self.wrap_command is not None:
             command = self.wrap_command(fake, command)
         out: Any = subprocess.DEVNULL
@@ -239,6 +281,8 @@ class FakeFargate:
             self.spot_interruptions += 1
             self._kill(fake)
         code = fake.proc.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(fake.proc.pid, signal.SIGKILL)  # the container's end ends all in it
         exit_code = 128 - code if code < 0 else code
         if fake.user_stop:
             self._stop(fake, exit_code, ecs_events.USER_STOP_CODE, fake.user_stop)
@@ -285,7 +329,9 @@ class FakeFargate:
     # events
 
     def _detail(self, fake: FakeTask) -> dict[str, Any]:
-        container: dict[str, Any] = {"name": "task", "lastStatus": fake.last_status}
+        # ECS names the container as its definition does; the launch's override names it too.
+        name = fake.request["overrides"]["containerOverrides"][0].get("name", "task")
+        container: dict[str, Any] = {"name": name, "lastStatus": fake.last_status}
         if fake.exit_code is not None:
             container["exitCode"] = fake.exit_code
         detail: dict[str, Any] = {

@@ -10,7 +10,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.dynamodb_store import SHARDS, DynamoDbStore, table_definition
+from chalicelib.dynamodb_store import (
+    SHARDS,
+    DynamoDbStore,
+    ShardCursor,
+    next_shard,
+    settled,
+    table_definition,
+)
 from chalicelib.records import RunRecord, TaskRecord
 from chalicelib.states import State
 
@@ -107,3 +114,41 @@ def test_get_tasks_reads_more_than_one_batch(client: Any) -> None:
             TaskRecord(task_id=task_id, run_id="r", state=State.QUEUED, updated_at="x"), None
         )
     assert sorted(t.task_id for t in store.get_tasks([*ids, "missing"])) == ids
+
+
+def test_only_rows_no_unread_row_can_precede_are_settled() -> None:
+    a = ShardCursor("RUNS#0", position="2024-05-01T12:00:05#a")
+    b = ShardCursor("RUNS#1", position="2024-05-01T12:00:03#b")
+    done = ShardCursor("RUNS#2", exhausted=True, position="2024-05-01T12:00:01#c")
+    rows = [(f"2024-05-01T12:00:0{i}#x", run(f"r{i}", "t")) for i in range(8)]
+    # a may still hold rows just below 12:00:05, so nothing under that is final yet
+    assert [key for key, _ in settled(rows, [a, b, done])] == [k for k, _ in rows[5:]]
+    assert next_shard([a, b, done]) is a  # the one whose unread rows may sort highest
+    assert settled(rows, [a, b, ShardCursor("RUNS#3")]) == []  # a shard not read at all
+    assert next_shard([a, ShardCursor("RUNS#3")]).partition == "RUNS#3"
+    assert settled(rows, [done]) == rows
+    assert next_shard([done]) is None
+
+
+def test_a_page_reads_little_more_than_the_page(client: Any) -> None:
+    """Merging the shards does not read every shard a page deep: at most about twice the
+    page."""
+    store = DynamoDbStore(client, "runs")
+    for i in range(400):
+        store.create_run(run(f"run-{i:03d}", f"2024-05-01T12:{i // 60:02d}:{i % 60:02d}.000Z"))
+    read: list[int] = []
+    query = client.query
+
+    def counting_query(**request: Any) -> Any:
+        response = query(**request)
+        read.append(len(response["Items"]))
+        return response
+
+    client.query = counting_query
+    page, token = store.list_runs(page_size=50)
+    assert len(page) == 50 and token
+    assert 51 <= sum(read) <= 2 * 51, read  # not SHARDS * 51, as one Query a shard would
+    read.clear()
+    second, _ = store.list_runs(page_size=50, page_token=token)
+    assert second[0].created_at < page[-1].created_at
+    assert sum(read) <= 2 * 51, read

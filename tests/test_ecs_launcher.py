@@ -92,3 +92,24 @@ def test_an_unregistrable_task_definition_is_a_launch_error(ecs: Any, tmp_path: 
     with pytest.raises(LaunchError, match=r"no task definition for ubuntu:22\.04"):
         ecs_launcher.run_task(spec(tmp_path))
     assert harness.run_task_attempts == 0
+
+
+def test_launchers_for_other_architectures_share_limits_counters_and_memo(ecs: Any) -> None:
+    arm, _harness = launcher(ecs, Faults())
+    arm.config = ClusterConfig(**{**arm.config.__dict__, "architecture": "ARM64"})
+    x86 = arm.for_architecture("X86_64")
+    assert arm.for_architecture("ARM64") is arm
+    assert x86.config.architecture == "X86_64" and x86.limits is arm.limits
+    arm_definition = arm.task_definition_arn("ubuntu:22.04")
+    x86_definition = x86.task_definition_arn("ubuntu:22.04")
+    assert arm_definition != x86_definition  # one per architecture, for the same image
+    assert arm.counters is x86.counters and arm.counters.register_task_definition == 2
+    assert x86.task_definition_arn("ubuntu:22.04") == x86_definition
+    assert arm.task_definition_arn("ubuntu:22.04") == arm_definition
+    assert arm.counters.describe_task_definition == 2  # memoised, in the one shared memo
+    platforms = {
+        arn: ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["runtimePlatform"]
+        for arn in (arm_definition, x86_definition)
+    }
+    assert platforms[arm_definition]["cpuArchitecture"] == "ARM64"
+    assert platforms[x86_definition]["cpuArchitecture"] == "X86_64"

@@ -134,6 +134,8 @@ def test_task_definition_body():
     container = _container(definition)
     assert container["name"] == config.container_name
     assert container["image"] == "quay.io/biocontainers/samtools:1.19"
+    # the image's own ENTRYPOINT, if any, must not get the command as its arguments
+    assert container["entryPoint"] == ["/bin/sh", "-c"]
     assert "memory" not in container  # a hard limit would cap every RunTask memory override
     assert container["memoryReservation"] > 0
     log = container["logConfiguration"]

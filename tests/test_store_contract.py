@@ -425,3 +425,31 @@ def test_update_task_concurrent_writers_lose_nothing(store) -> None:
     final = store.get_task("t1")
     assert final.version == threads * per_thread
     assert final.revision == threads * per_thread
+
+
+# Items large enough that a DynamoDB Query stops at 1 MB before its Limit: about 68 KB each, so
+# a shard's rows (SHARDS of them share the runs) span more than one Query.
+BIG_RUNS = 120
+BIG_BYTES = 68_000
+
+
+@pytest.fixture
+def big_runs(store) -> list[str]:
+    ids = [f"big{i:03d}" for i in range(BIG_RUNS)]
+    for i, run_id in enumerate(ids):
+        run = make_run(run_id, f"2024-05-01T12:{i // 60:02d}:{i % 60:02d}.000Z")
+        store.create_run(dataclasses.replace(run, request={"blob": "x" * BIG_BYTES}))
+    return list(reversed(ids))
+
+
+@pytest.mark.parametrize("page_size", [1, 3, 7, 16, 50, 119, 120, 121, 500, MAX_PAGE_SIZE])
+def test_list_runs_pages_every_large_run_once(store, big_runs: list[str], page_size: int) -> None:
+    seen: list[str] = []
+    token = ""
+    for _ in range(BIG_RUNS + 2):
+        page, token = store.list_runs(page_size=page_size, page_token=token)
+        assert len(page) == min(page_size, len(big_runs) - len(seen))
+        seen += [r.run_id for r in page]
+        if not token:
+            break
+    assert seen == big_runs

@@ -12,6 +12,7 @@ import fnmatch
 import re
 import shlex
 import subprocess
+import zipfile
 from collections.abc import Callable, Iterator
 from importlib.metadata import requires
 from pathlib import Path
@@ -24,6 +25,7 @@ from packaging.requirements import Requirement
 from chalicelib.backend_fargate import FargateSettings
 from chalicelib.deployment import AwsDeployment
 from chalicelib.dynamodb_store import table_definition
+from chalicelib.fargate import cached_image
 
 ROOT = Path(__file__).resolve().parent.parent
 Template = dict[str, Any]
@@ -171,6 +173,18 @@ def sub_text(value: Any) -> str:
     return ""
 
 
+def all_conditions_true(node: Any) -> Any:
+    """A template fragment as it is with every condition true: ``Fn::If`` takes its first
+    branch and ``AWS::NoValue`` drops out (the most a stack can grant, for the IAM checks)."""
+    if isinstance(node, dict):
+        if set(node) == {"Fn::If"}:
+            return all_conditions_true(node["Fn::If"][1])
+        return {k: all_conditions_true(v) for k, v in node.items() if not is_ref(v, "AWS::NoValue")}
+    if isinstance(node, list):
+        return [all_conditions_true(v) for v in node if not is_ref(v, "AWS::NoValue")]
+    return node
+
+
 def walk(node: Any) -> Iterator[Any]:
     """Every dict and list in a template fragment, depth first."""
     yield node
@@ -183,9 +197,10 @@ def walk(node: Any) -> Iterator[Any]:
 
 
 def policy_documents(template: Template) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(where, document) for every identity and resource policy in the template."""
+    """(where, document) for every identity and resource policy in the template, every
+    condition true."""
     for name, resource in template["Resources"].items():
-        p = resource.get("Properties", {})
+        p = all_conditions_true(resource.get("Properties", {}))
         kind = resource["Type"]
         if kind == "AWS::IAM::Role":
             for policy in p.get("Policies", []):
@@ -549,9 +564,14 @@ def test_lambda_environment(template: Template) -> None:
     )
 
 
-def test_orchestrator_environment(template: Template) -> None:
+def orchestrator_environment(template: Template) -> dict[str, Any]:
+    """The orchestrator container's environment, every condition true."""
     (container,) = props(template, "OrchestratorTaskDefinition")["ContainerDefinitions"]
-    environment = {e["Name"]: e["Value"] for e in container["Environment"]}
+    return {e["Name"]: e["Value"] for e in all_conditions_true(container["Environment"])}
+
+
+def test_orchestrator_environment(template: Template) -> None:
+    environment = orchestrator_environment(template)
     assert set(ORCHESTRATOR_ENVIRONMENT) <= set(environment)
     assert environment["MINIWDL__SCHEDULER__CONTAINER_BACKEND"] == "aws_fargate"
     assert environment["MINIWDL__AWS_FARGATE__EFS_MOUNTPOINT"] == "/mnt/efs"
@@ -571,9 +591,8 @@ def test_orchestrator_environment(template: Template) -> None:
 def test_stack_settings_are_ones_the_code_reads(template: Template) -> None:
     """Every MINIWDL_FARGATE_* variable the stack sets is an ``AwsDeployment`` field (or the
     API's authorization mode), so a renamed setting cannot silently drop out."""
-    (container,) = props(template, "OrchestratorTaskDefinition")["ContainerDefinitions"]
     names = set(template["Globals"]["Function"]["Environment"]["Variables"])
-    names |= {e["Name"] for e in container["Environment"]}
+    names |= set(orchestrator_environment(template))
     fields = {"MINIWDL_FARGATE_" + f.upper() for f in AwsDeployment.__dataclass_fields__}
     ours = {n for n in names if n.startswith("MINIWDL_FARGATE_")}
     assert ours - fields == {"MINIWDL_FARGATE_API_AUTH"}
@@ -753,3 +772,216 @@ def test_image_miniwdl_cfg_selects_aws_fargate_on_efs() -> None:
     assert cfg["aws_fargate"]["efs_mountpoint"] == "/mnt/efs"
     assert cfg["file_io"]["root"] == "/mnt/efs"
     assert cfg["call_cache"]["dir"].startswith("/mnt/efs/")
+
+
+# issue 17: what AWS would reject
+
+
+def _statements(t: Template, role: str) -> dict[str, Statement]:
+    (policy,) = all_conditions_true(props(t, role))["Policies"]
+    return {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+
+
+CACHE_RULES = {  # rule -> (upstream registry, its URL, repository prefix suffix, credential)
+    "DockerHubCache": (
+        "docker-hub",
+        "registry-1.docker.io",
+        "docker-hub",
+        "DockerHubCredentialArn",
+    ),
+    "QuayCache": ("quay", "quay.io", "quay", None),
+    "GitHubCache": ("github-container-registry", "ghcr.io", "ghcr", "GitHubCredentialArn"),
+    "EcrPublicCache": ("ecr-public", "public.ecr.aws", "ecr-public", None),
+}
+# What the orchestrator's pull_through_cache names each upstream registry (image_registry's
+# host names) -> the rule that caches it.
+CACHE_HOSTS = {
+    "docker.io": "DockerHubCache",
+    "quay.io": "QuayCache",
+    "ghcr.io": "GitHubCache",
+    "public.ecr.aws": "EcrPublicCache",
+}
+ECR_HOST = "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"
+
+
+def test_pull_through_cache_rules(template: Template) -> None:
+    rules = resources(template, "AWS::ECR::PullThroughCacheRule")
+    assert set(rules) == set(CACHE_RULES)
+    conditions = template["Conditions"]
+    for name, (registry, url, suffix, credential) in CACHE_RULES.items():
+        p = rules[name]["Properties"]
+        assert (p["UpstreamRegistry"], p["UpstreamRegistryUrl"]) == (registry, url), name
+        assert sub_text(p["EcrRepositoryPrefix"]) == "${ImageCachePrefix}-" + suffix, name
+        condition = rules[name]["Condition"]
+        if credential is None:
+            assert condition == "UseImageCache" and "CredentialArn" not in p, name
+        else:  # created only with credentials, which ECR needs for this registry
+            assert is_ref(p["CredentialArn"], credential), name
+            assert template["Parameters"][credential]["Default"] == ""
+            assert {"Condition": "UseImageCache"} in conditions[condition]["Fn::And"], name
+            assert {"Fn::Not": [{"Fn::Equals": [{"Ref": credential}, ""]}]} in conditions[
+                condition
+            ]["Fn::And"], name
+    prefix = template["Parameters"]["ImageCachePrefix"]
+    # ECR's limit on a rule's prefix is 30 characters
+    assert prefix["MaxLength"] + len("-docker-hub") <= 30
+    assert re.fullmatch(prefix["AllowedPattern"], prefix["Default"])
+
+
+def test_the_orchestrator_is_told_the_caches_the_rules_create(template: Template) -> None:
+    (container,) = props(template, "OrchestratorTaskDefinition")["ContainerDefinitions"]
+    (entry,) = [e for e in container["Environment"] if "Fn::If" in e]
+    condition, setting, otherwise = entry["Fn::If"]
+    assert condition == "UseImageCache" and is_ref(otherwise, "AWS::NoValue")
+    assert setting["Name"] == "MINIWDL__AWS_FARGATE__PULL_THROUGH_CACHE"
+    separator, items = setting["Value"]["Fn::Join"]
+    assert separator == ","
+    rules = resources(template, "AWS::ECR::PullThroughCacheRule")
+    seen = set()
+    for item in items:
+        condition = "UseImageCache"
+        if "Fn::If" in item:  # a rule that needs credentials: named only when it exists
+            condition, item, otherwise = item["Fn::If"]
+            assert otherwise == ""
+        host, cache = sub_text(item).split("=")
+        rule = rules[CACHE_HOSTS[host]]
+        assert rule["Condition"] == condition, host
+        registry, _, prefix = cache.partition("/")
+        assert registry == ECR_HOST
+        assert prefix == sub_text(rule["Properties"]["EcrRepositoryPrefix"])
+        seen.add(host)
+    assert seen == set(CACHE_HOSTS)
+    # each rule's registry is the one the backend's image names resolve to
+    for host, name in CACHE_HOSTS.items():
+        url = rules[name]["Properties"]["UpstreamRegistryUrl"]
+        assert cached_image(f"{url}/team/tool:1", {host: "CACHE"}) == "CACHE/team/tool:1"
+
+
+def test_task_execution_role_may_fill_only_the_caches(template: Template) -> None:
+    statements = _statements(template, "TaskExecutionRole")
+    fill = statements["FillPullThroughCaches"]
+    assert sorted(fill["Action"]) == ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"]
+    expected = {
+        "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/"
+        f"${{ImageCachePrefix}}-{suffix}/*"
+        for _registry, _url, suffix, _credential in CACHE_RULES.values()
+    }
+    assert {sub_text(r) for r in fill["Resource"]} == expected
+    assert set(statements["EcrPull"]["Action"]) == {
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:BatchGetImage",
+    }
+    # no other statement anywhere may create repositories or import images
+    for where, statement in allow_statements(template):
+        actions = {a.lower() for a in as_list(statement.get("Action", []))}
+        if actions & {"ecr:createrepository", "ecr:batchimportupstreamimage"}:
+            assert where == "TaskExecutionRole/pull-and-log/FillPullThroughCaches", where
+    # the statement is there only with the caches
+    (policy,) = props(template, "TaskExecutionRole")["Policies"]
+    (conditional,) = [s for s in policy["PolicyDocument"]["Statement"] if "Fn::If" in s]
+    assert conditional["Fn::If"][0] == "UseImageCache"
+    assert is_ref(conditional["Fn::If"][2], "AWS::NoValue")
+
+
+def test_orchestrator_runs_its_command_as_the_whole_argv(template: Template) -> None:
+    """The submit Lambda's command override is the orchestrator's argv: neither the task
+    definition nor the image may add an entry point in front of it."""
+    (container,) = props(template, "OrchestratorTaskDefinition")["ContainerDefinitions"]
+    assert "EntryPoint" not in container
+    assert not any(line.startswith("ENTRYPOINT") for line in _dockerfile_lines())
+    assert re.search(r"^FROM python:[0-9.]+-slim\b", (ROOT / "Dockerfile").read_text(), re.M)
+
+
+def test_efs_policy_names_this_accounts_file_systems(template: Template) -> None:
+    """The file system's own ARN would be a circular reference (the policy is a property of
+    the file system); the statements name this account's and region's file systems."""
+    statements = props(template, "FileSystem")["FileSystemPolicy"]["Statement"]
+    expected = (
+        "arn:${AWS::Partition}:elasticfilesystem:${AWS::Region}:${AWS::AccountId}:file-system/*"
+    )
+    assert [sub_text(s["Resource"]) for s in statements] == [expected] * len(statements)
+    assert "FileSystem" not in str(statements)  # no self-reference
+
+
+# Lambda runtimes on Amazon Linux 2023, and its glibc
+AL2023_RUNTIMES = {"python3.12": (3, 12), "python3.13": (3, 13)}
+AL2023_GLIBC = (2, 34)
+
+
+def test_lambdas_run_on_amazon_linux_2023(template: Template) -> None:
+    functions = resources(template, "AWS::Serverless::Function")
+    runtimes = {f["Properties"]["Runtime"] for f in functions.values()}
+    assert len(runtimes) == 1 and runtimes <= set(AL2023_RUNTIMES), runtimes
+    layer = props(template, "ManagedLayer")
+    assert layer["CompatibleRuntimes"] == sorted(runtimes)
+
+
+def _wheel_tags(layer: zipfile.ZipFile) -> dict[str, list[str]]:
+    """dist-info directory -> the Tag lines of its WHEEL file."""
+    tags = {}
+    for name in layer.namelist():
+        if name.endswith(".dist-info/WHEEL"):
+            lines = layer.read(name).decode().splitlines()
+            tags[name] = [
+                line.split(":", 1)[1].strip() for line in lines if line.startswith("Tag:")
+            ]
+    return tags
+
+
+def _wheel_fits(tag: str, version: tuple[int, int]) -> bool:
+    """Whether a wheel tag (python-abi-platform) loads on CPython ``version``, x86_64, with
+    Amazon Linux 2023's glibc."""
+    python, abi, platform = tag.split("-")
+    cpython = f"cp{version[0]}{version[1]}"
+    if abi == "none" and platform == "any":
+        return python.startswith("py3") or python == cpython
+    if abi == "abi3":
+        fits_python = python.startswith("cp3") and int(python[3:]) <= version[1]
+    else:
+        fits_python = python == cpython and abi == cpython
+    legacy = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+    m = re.fullmatch(r"manylinux_(\d+)_(\d+)_x86_64", platform)
+    if m:
+        glibc = (int(m[1]), int(m[2]))
+    elif platform.removesuffix("_x86_64") in legacy and platform.endswith("_x86_64"):
+        glibc = legacy[platform.removesuffix("_x86_64")]
+    else:
+        return False
+    return fits_python and glibc <= AL2023_GLIBC
+
+
+def test_layer_wheels_load_on_the_lambda_runtime(template: Template, packaged: Path) -> None:
+    (runtime,) = props(template, "ManagedLayer")["CompatibleRuntimes"]
+    version = AL2023_RUNTIMES.get(runtime)
+    assert version, f"{runtime} does not run on Amazon Linux 2023"
+    with zipfile.ZipFile(packaged.parent / "layer-deployment.zip") as layer:
+        names = layer.namelist()
+        tags = _wheel_tags(layer)
+    site = f"python/lib/{runtime}/site-packages/"
+    assert names and all(n.startswith(site) for n in names), {n.split("/")[2] for n in names}
+    assert len(tags) > 10 and all(tags.values())
+    for dist_info, wheel_tags in tags.items():
+        assert any(_wheel_fits(tag, version) for tag in wheel_tags), (dist_info, wheel_tags)
+    cpython = f"cpython-{version[0]}{version[1]}-x86_64-linux-gnu.so"
+    for name in names:
+        if name.endswith(".so"):
+            assert name.endswith((".abi3.so", cpython)), name
+
+
+@pytest.mark.parametrize(
+    ("tag", "fits"),
+    [
+        ("py3-none-any", True),
+        ("cp312-cp312-manylinux_2_17_x86_64", True),
+        ("cp312-cp312-manylinux2014_x86_64", True),
+        ("cp310-abi3-manylinux_2_28_x86_64", True),
+        ("cp311-cp311-manylinux_2_17_x86_64", False),  # another Python's extension
+        ("cp312-cp312-manylinux_2_35_x86_64", False),  # newer glibc than AL2023's
+        ("cp312-cp312-manylinux_2_17_aarch64", False),
+        ("cp313-abi3-manylinux_2_17_x86_64", False),
+        ("cp312-cp312-musllinux_1_2_x86_64", False),
+    ],
+)
+def test_wheel_fits(tag: str, fits: bool) -> None:
+    assert _wheel_fits(tag, (3, 12)) is fits
