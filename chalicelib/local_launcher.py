@@ -217,7 +217,7 @@ class LocalLauncher:
         else:
             threading.Thread(target=self._kill_after_grace, args=(pid, ticks), daemon=True).start()
 
-    def _kill_after_grace(self, pid: int, ticks: int | None) -> None:
+    def _kill_after_grace(self, pid: int, ticks: float | None) -> None:
         deadline = time.monotonic() + self.stop_grace_seconds
         while _alive(pid, ticks) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -267,7 +267,7 @@ class _LocalTask:
         self.created_at = utc_now()
         self.started_at: str | None = None
         self.proc: subprocess.Popen[bytes] | None = None
-        self.start_ticks: int | None = None
+        self.start_ticks: float | None = None
         self.stop_reason: str | None = None
         self._lock = threading.Lock()
 
@@ -558,18 +558,17 @@ def _deliver(sink: EventSink, event: dict[str, Any], seconds: float) -> bool:
             time.sleep(pause)
 
 
-def _start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks, to tell it from a later process with its pid."""
+def _start_ticks(pid: int) -> float | None:
+    """The process's start time, to tell it from a later process with its pid (psutil: the
+    same on Linux and macOS)."""
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[19])
-    except (OSError, IndexError, ValueError):
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
         return None
 
 
 @functools.cache
-def _own_start_ticks() -> int | None:
+def _own_start_ticks() -> float | None:
     return _start_ticks(os.getpid())
 
 
@@ -590,13 +589,12 @@ def _alive(pid: Any, ticks: Any) -> bool:
     if not isinstance(pid, int):
         return False
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return ticks is None or abs(float(process.create_time()) - float(ticks)) < 0.01
+    except psutil.Error:
         return False
-    if fields[0] == "Z":
-        return False
-    return ticks is None or int(fields[19]) == ticks
 
 
 def _agent_environment() -> dict[str, str]:
