@@ -9,13 +9,13 @@ mode's SQLite file and every event is recorded and announced. Under plain ``mini
 store is in memory.
 
 Tasks never reserve more cpu or memory at once than the host has: an attempt waits until its
-``runtime.cpu``/``runtime.memory`` fit beside those already running.
+``runtime.cpu``/``runtime.memory`` fit beside those already running, in every run of the local
+mode's home at once (``host_resources``).
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import functools
 import logging
 import multiprocessing
@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -38,6 +38,7 @@ from .container_base import (
     attempt_exit_code,
     control_plane_option,
 )
+from .host_resources import HostResources
 from .launcher import TaskSpec
 from .local_launcher import DEFAULT_STOP_GRACE_SECONDS, LocalLauncher
 from .local_mode import LocalHome
@@ -48,40 +49,6 @@ from .task_watcher import TaskWatcher
 
 WATCH_INTERVAL = 1.0
 RECONCILE_AFTER = 30.0
-
-
-class HostResources:
-    """Counts cpu and memory reserved by running attempts; makes the next one wait to fit."""
-
-    def __init__(self, cpu: int, memory_bytes: int) -> None:
-        self.cpu = cpu
-        self.memory_bytes = memory_bytes
-        self._used_cpu = 0
-        self._used_memory = 0
-        self._cv = threading.Condition()
-
-    @contextlib.contextmanager
-    def reserve(self, cpu: int, memory_bytes: int) -> Iterator[float]:
-        """Hold ``cpu``/``memory_bytes`` (capped at the host's) while the block runs; yields the
-        seconds spent waiting for them."""
-        cpu = min(max(cpu, 0), self.cpu)
-        memory_bytes = min(max(memory_bytes, 0), self.memory_bytes)
-        started = time.monotonic()
-        with self._cv:
-            while (
-                self._used_cpu + cpu > self.cpu
-                or self._used_memory + memory_bytes > self.memory_bytes
-            ):
-                self._cv.wait()
-            self._used_cpu += cpu
-            self._used_memory += memory_bytes
-        try:
-            yield time.monotonic() - started
-        finally:
-            with self._cv:
-                self._used_cpu -= cpu
-                self._used_memory -= memory_bytes
-                self._cv.notify_all()
 
 
 @dataclass
@@ -113,8 +80,10 @@ class LocalContainer(SharedFilesystemContainer):
             limits = cls.detect_resource_limits(cfg, logger)
             grace = _cfg_float(cfg, "stop_grace_seconds", DEFAULT_STOP_GRACE_SECONDS)
             managed_run = control_plane_option(cfg, "run_id")
+            ledger = None
             if managed_run:
                 home = LocalHome(control_plane_option(cfg, "home"))
+                ledger = home.resources_ledger
                 plane = home.control_plane(stop_grace_seconds=grace)
                 run_id = managed_run
             else:
@@ -132,7 +101,7 @@ class LocalContainer(SharedFilesystemContainer):
                     reconcile=functools.partial(launcher.repair, plane),
                     reconcile_after=_cfg_float(cfg, "reconcile_after_seconds", RECONCILE_AFTER),
                 ),
-                resources=HostResources(limits["cpu"], limits["mem_bytes"]),
+                resources=HostResources(limits["cpu"], limits["mem_bytes"], ledger),
                 stop_grace_seconds=grace,
             )
             logger.info(

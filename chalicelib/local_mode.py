@@ -70,6 +70,11 @@ class LocalHome:
         return os.path.join(self.root, "tasks")
 
     @property
+    def resources_ledger(self) -> str:
+        """The host's cpu and memory reserved by the task attempts of every run."""
+        return os.path.join(self.root, "resources.json")
+
+    @property
     def logs_dir(self) -> str:
         return os.path.join(self.root, "logs")
 

@@ -5,9 +5,10 @@ workflow greedy {
   input {
     String log
     Int cpu
+    Float seconds = 0.4
   }
   scatter (i in range(3)) {
-    call hog { input: i = i, log = log, cpu = cpu }
+    call hog { input: i = i, log = log, cpu = cpu, seconds = seconds }
   }
 }
 
@@ -16,10 +17,11 @@ task hog {
     Int i
     String log
     Int cpu
+    Float seconds
   }
   command <<<
     echo "t~{i} $(date +%s.%N)" >> "~{log}"
-    sleep 0.4
+    sleep ~{seconds}
     echo "t~{i} $(date +%s.%N)" >> "~{log}"
   >>>
   runtime {
