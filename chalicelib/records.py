@@ -49,6 +49,9 @@ class RunRecord(_Item):
 
     ``revision`` increases by one on every write; store adapters use it for optimistic
     concurrency (compare-and-set), so concurrent writers never overwrite each other.
+    ``unannounced`` is the record's outbox: notifications of its state changes, written with the
+    change itself and cleared once published (``status``), so a stored change is announced at
+    least once even when the first announcement fails.
     ``orchestrator_version`` is the highest ECS ``detail.version`` applied from the orchestrator
     task's events, which makes duplicate and stale events no-ops.
     """
@@ -74,6 +77,7 @@ class RunRecord(_Item):
     error: JSON | None = None
     cost: JSON | None = None
     log_location: str | None = None
+    unannounced: list[JSON] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -106,3 +110,4 @@ class TaskRecord(_Item):
     stderr: str | None = None
     log_stream: str | None = None
     revision: int = 0
+    unannounced: list[JSON] = field(default_factory=list)

@@ -3,27 +3,27 @@
 The same function serves EventBridge on AWS (through ``app.py``) and the local launcher. It reads
 the record, lets a pure function in ``transitions`` decide, and writes with compare-and-set.
 Every other writer of run state (submit, orchestrator, cancel) goes through ``change_run`` too,
-so every state change is announced exactly once.
+so every state change is announced at least once (through each record's outbox).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from . import ecs_events
 from .cost import tasks_cost
 from .fargate import X86_PRICES, Prices
 from .launcher import Launcher
 from .notifications import Notification, Notifier, run_notification, task_notification
-from .records import RunRecord, TaskRecord, utc_now
+from .records import JSON, RunRecord, TaskRecord, utc_now
 from .store import NotFound, Store, update_run, update_task
 from .transitions import apply_orchestrator_event, apply_task_event, tasks_to_stop
 
 log = logging.getLogger(__name__)
-R = TypeVar("R", RunRecord, TaskRecord)
 
 
 @dataclass
@@ -36,51 +36,132 @@ class ControlPlane:
     prices: Prices = X86_PRICES
 
 
-def handle_ecs_event(event: Mapping[str, Any], plane: ControlPlane) -> None:
+def handle_ecs_event(event: Any, plane: ControlPlane) -> None:
     """Apply one "ECS Task State Change" event. Safe to call with duplicates and in any order.
 
-    Events for tasks this project did not start are ignored. A malformed event of ours raises
-    ``ecs_events.EventError`` (on AWS it then goes to the rule's dead-letter queue).
+    Events for tasks this project did not start (or not events at all) are ignored. An event of
+    ours whose task, version or status cannot be read is logged and raises
+    ``ecs_events.EventError`` before anything is written: on AWS the invocation fails, and after
+    Lambda's retries the event is kept in the function's dead-letter queue. A malformed timestamp
+    is logged and left out; the rest of the event applies.
     """
-    parsed = ecs_events.parse_task_event(event)
+    try:
+        parsed = ecs_events.parse_task_event(event)
+    except ecs_events.EventError as exn:
+        log.error("malformed ECS event of ours not applied: %s", exn)
+        raise
     if parsed is None:
         return
+    if parsed.dropped:
+        log.warning(
+            "ECS event of task %s (version %d): ignored malformed %s",
+            parsed.task_arn,
+            parsed.version,
+            ", ".join(parsed.dropped),
+        )
     if parsed.role == ecs_events.ROLE_ORCHESTRATOR:
         _apply_orchestrator(parsed, plane)
     else:
         change_task(plane, parsed.task_id, lambda t: apply_task_event(t, parsed, utc_now()))
 
 
+def create_run(plane: ControlPlane, run: RunRecord) -> None:
+    """Record a new run and announce it; raises ``RunExists`` if the id is taken. An
+    announcement that fails stays in the run's outbox for its next change to send: a run is
+    never left unlaunched for want of a notification."""
+    note = run_notification(None, run)
+    run = dataclasses.replace(run, unannounced=_outbox([], note))
+    plane.store.create_run(run)
+    try:
+        _flush_run(plane, run)
+    except Exception:  # kept in the outbox, sent with the run's next change
+        log.exception("announcing run %s failed; its next change announces it", run.run_id)
+
+
 def change_run(
     plane: ControlPlane, run_id: str, decide: Callable[[RunRecord], RunRecord | None]
 ) -> RunRecord | None:
-    """Write a run decision and announce a state change; returns the new record or None."""
-    return _announced(plane, update_run(plane.store, run_id, decide), run_notification)
+    """Write a run decision and announce a state change; returns the new record or None.
+
+    The announcement is written with the change (the record's outbox) and cleared once sent: if
+    sending fails, the next write or handling of the run (EventBridge's retry of the event,
+    say) sends it again.
+    """
+    seen: list[RunRecord] = []
+
+    def decide_with_outbox(current: RunRecord) -> RunRecord | None:
+        seen[:] = [current]
+        new = decide(current)
+        if new is None:
+            return None
+        outbox = _outbox(current.unannounced, run_notification(current, new))
+        return dataclasses.replace(new, unannounced=outbox)
+
+    changed = update_run(plane.store, run_id, decide_with_outbox)
+    record = changed[1] if changed is not None else (seen[0] if seen else None)
+    if record is not None and record.unannounced:
+        _flush_run(plane, record)
+    return changed[1] if changed is not None else None
 
 
 def change_task(
     plane: ControlPlane, task_id: str, decide: Callable[[TaskRecord | None], TaskRecord | None]
 ) -> TaskRecord | None:
-    """Write a task decision and announce a state change; returns the new record or None."""
-    return _announced(
-        plane,
-        update_task(plane.store, task_id, decide),
-        lambda old, new: task_notification(old, new, plane.prices),
+    """Write a task decision and announce a state change, as ``change_run`` does."""
+    seen: list[TaskRecord] = []
+
+    def decide_with_outbox(current: TaskRecord | None) -> TaskRecord | None:
+        seen[:] = [current] if current is not None else []
+        new = decide(current)
+        if new is None:
+            return None
+        pending = current.unannounced if current is not None else []
+        outbox = _outbox(pending, task_notification(current, new, plane.prices))
+        return dataclasses.replace(new, unannounced=outbox)
+
+    changed = update_task(plane.store, task_id, decide_with_outbox)
+    record = changed[1] if changed is not None else (seen[0] if seen else None)
+    if record is not None and record.unannounced:
+        _flush_task(plane, record)
+    return changed[1] if changed is not None else None
+
+
+def _outbox(pending: list[JSON], note: Notification | None) -> list[JSON]:
+    """The record's notifications still to send: the earlier ones first, then this change's."""
+    if note is None:
+        return list(pending)
+    return [*pending, {"detail_type": note.detail_type, "detail": note.detail}]
+
+
+def _publish(plane: ControlPlane, outbox: list[JSON]) -> None:
+    plane.notifier.publish([Notification(n["detail_type"], n["detail"]) for n in outbox])
+
+
+def _flush_run(plane: ControlPlane, run: RunRecord) -> None:
+    """Send the run's outbox, then clear it (unless it changed meanwhile: then the writer of the
+    change sends it all, these included)."""
+    _publish(plane, run.unannounced)
+    sent = run.unannounced
+    update_run(
+        plane.store,
+        run.run_id,
+        lambda r: dataclasses.replace(r, unannounced=[]) if r.unannounced == sent else None,
     )
 
 
-def _announced(
-    plane: ControlPlane,
-    changed: tuple[R | None, R] | None,
-    describe: Callable[[R | None, R], Notification | None],
-) -> R | None:
-    if changed is None:
-        return None
-    old, new = changed
-    note = describe(old, new)
-    if note is not None:
-        plane.notifier.publish([note])
-    return new
+def _flush_task(plane: ControlPlane, task: TaskRecord) -> None:
+    """As ``_flush_run``, for a task."""
+    _publish(plane, task.unannounced)
+    sent = task.unannounced
+    update_task(
+        plane.store,
+        task.task_id,
+        lambda t: (
+            dataclasses.replace(t, unannounced=[])
+            if t is not None and t.unannounced == sent
+            else None
+        ),
+    )
 
 
 def stop_run_tasks(

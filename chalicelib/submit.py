@@ -22,11 +22,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .launcher import LaunchError, TaskSpec
-from .notifications import run_notification
 from .objects import ObjectStore, request_key
 from .records import RunRecord, utc_now
 from .states import State
-from .status import ControlPlane, change_run
+from .status import ControlPlane, change_run, create_run
 from .store import RunExists
 from .transitions import record_launch_failure
 from .validation import ValidatedRequest
@@ -132,12 +131,9 @@ def submit(
         orchestrator_log=spec.log_path,
     )
     try:
-        plane.store.create_run(run)
+        create_run(plane, run)
     except RunExists:
         return _repeat(run, digest, plane, spec)
-    note = run_notification(None, run)
-    if note is not None:
-        plane.notifier.publish([note])
     _launch(run, plane, spec)
     return run
 
