@@ -14,6 +14,7 @@ workstation with EFS mounted) it falls back to batched DescribeTasks, at most on
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -21,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from WDL import Error as wdl_error
@@ -62,7 +62,8 @@ from .notifications import JsonLinesNotifier
 from .records import TaskRecord, utc_now
 from .sqlite_store import SqliteStore
 from .states import State
-from .status import ControlPlane, handle_ecs_event
+from .status import ControlPlane
+from .sweep import description_event, reconcile
 from .task_watcher import TaskWatcher
 from .transitions import apply_task_event
 
@@ -292,33 +293,10 @@ class EcsTaskSource:
         return seen + 1
 
 
-def as_event(task: Mapping[str, Any]) -> dict[str, Any]:
-    """A DescribeTasks task wrapped as the "ECS Task State Change" event it corresponds to."""
-    return {
-        "version": "0",
-        "source": ecs_events.SOURCE,
-        "detail-type": ecs_events.DETAIL_TYPE,
-        "resources": [task.get("taskArn", "")],
-        "detail": _jsonable(task),
-    }
-
-
 def record_from_description(task: Mapping[str, Any]) -> TaskRecord | None:
     """The task record a DescribeTasks description implies (pure)."""
-    parsed = ecs_events.parse_task_event(as_event(task))
+    parsed = ecs_events.parse_task_event(description_event(task))
     return None if parsed is None else apply_task_event(None, parsed, utc_now())
-
-
-def _jsonable(value: Any) -> Any:
-    # boto3 returns datetimes where events carry ISO strings.
-    if isinstance(value, Mapping):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        stamp = value.astimezone(UTC).isoformat(timespec="milliseconds")
-        return stamp.replace("+00:00", "Z")  # the form events and records use
-    return value
 
 
 class FargateContainer(SharedFilesystemContainer):
@@ -348,7 +326,7 @@ class FargateContainer(SharedFilesystemContainer):
                     # events are written by another process: the next round sees them, and
                     # a read per registration would cost a store query per task
                     check_on_register=False,
-                    reconcile=_reconciler(plane, launcher),
+                    reconcile=functools.partial(reconcile, plane, launcher.describe_tasks),
                     reconcile_after=settings.reconcile_after_seconds,
                 )
             else:
@@ -530,14 +508,6 @@ def _control_plane(cfg: config.Loader, launcher: EcsLauncher) -> ControlPlane | 
         notifier=JsonLinesNotifier(local.notifications_path),
         launcher=launcher,
     )
-
-
-def _reconciler(plane: ControlPlane, launcher: EcsLauncher) -> Callable[[list[str]], None]:
-    def reconcile(task_arns: list[str]) -> None:
-        for task in launcher.describe_tasks(task_arns):
-            handle_ecs_event(as_event(task), plane)
-
-    return reconcile
 
 
 _UNITS = {"k": "K", "m": "M", "g": "G", "t": "T", "ki": "Ki", "mi": "Mi", "gi": "Gi", "ti": "Ti"}

@@ -22,6 +22,7 @@ from .status import ControlPlane
 
 if TYPE_CHECKING:
     from .s3_objects import S3Objects
+    from .sweep import SweepReport
 
 PREFIX = "MINIWDL_FARGATE_"
 ENV_TABLE = "MINIWDL_FARGATE_TABLE"
@@ -227,3 +228,20 @@ def _aws_submitter(deployment: AwsDeployment) -> Submitter:
         deployment.orchestrator_spec,
         functools.partial(read_s3_uri, objects),
     )
+
+
+def sweep_from_environment() -> SweepReport:
+    """One sweep (``sweep``) of the deployment this process is configured for: on AWS, quiet
+    records are looked up with DescribeTasks (one call per 100 tasks); locally, in the local
+    launcher's state."""
+    from .fargate import EcsLauncher
+    from .sweep import reconcile, sweep
+
+    deployment = AwsDeployment.from_environment()
+    if deployment is None:
+        home = LocalHome(default_home())
+        return home.sweep(home.control_plane())
+    plane = aws_control_plane(deployment)
+    launcher = plane.launcher
+    assert isinstance(launcher, EcsLauncher)
+    return sweep(plane, functools.partial(reconcile, plane, launcher.describe_tasks))

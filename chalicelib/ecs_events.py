@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from .states import State
@@ -22,7 +23,9 @@ STARTED_BY_PREFIX = "miniwdl-fargate"
 ROLE_ORCHESTRATOR = "orchestrator"
 ROLE_TASK = "task"
 
-# Container environment the launcher sets; ECS echoes overrides back in every event.
+# Container environment the launcher sets; ECS echoes overrides back in every event, and the
+# override that carries it names the container the launcher ran (a task may have sidecars).
+ENV_PREFIX = "MINIWDL_FARGATE_"
 ENV_RUN_ID = "MINIWDL_FARGATE_RUN_ID"
 ENV_CALL_ID = "MINIWDL_FARGATE_CALL_ID"
 ENV_ATTEMPT = "MINIWDL_FARGATE_ATTEMPT"
@@ -32,9 +35,38 @@ ENV_STDERR = "MINIWDL_FARGATE_STDERR"
 # "<stream prefix>/<container>/": the task id completes the task's awslogs stream name.
 ENV_LOG_STREAM = "MINIWDL_FARGATE_LOG_STREAM"
 
-# ECS stop codes that mean the capacity went away, not that the task failed.
-PREEMPTION_STOP_CODES = frozenset({"TerminationNotice", "SpotInterruption"})
 USER_STOP_CODE = "UserInitiated"
+
+# What a STOPPED task's ``stopCode`` means for it: every code ECS documents (the API's
+# TaskStopCode enum), each decided here and nowhere else. None: the container's exit code decides.
+# An absent or unknown code is read like EssentialContainerExited. Our tasks are standalone
+# (RunTask), never a service's, so no scheduler stops them for the workload's sake.
+STOP_CODE_STATES: Mapping[str, State | None] = {
+    # the platform could not start it (image pull, ENI, secrets, capacity): nothing ran
+    "TaskFailedToStart": State.SYSTEM_ERROR,
+    # the task's own container ended: its exit code against returnCodes decides
+    "EssentialContainerExited": None,
+    # StopTask: the cancel path (our launcher, or an operator)
+    USER_STOP_CODE: State.CANCELED,
+    # for a standalone task, ECS itself stopped it: Fargate maintenance or task retirement
+    # ("ECS is performing maintenance on the underlying infrastructure hosting the task"), the
+    # container then exits 137 from SIGKILL; capacity went away, the work did not fail
+    "ServiceSchedulerInitiated": State.PREEMPTED,
+    # EC2 Spot reclaimed the instance
+    "SpotInterruption": State.PREEMPTED,
+    # Fargate Spot's two-minute warning; on the STOPPED event it is the interruption itself
+    "TerminationNotice": State.PREEMPTED,
+    # ECS stopped the task because its host's infrastructure was unhealthy
+    "InfrastructureHealth": State.PREEMPTED,
+}
+PREEMPTION_STOP_CODES = frozenset(
+    code for code, state in STOP_CODE_STATES.items() if state == State.PREEMPTED
+)
+
+# detail.version counts one task's state changes (a handful per task); the API types it Long, and
+# this bound (Java's int) keeps a corrupt value from being stored and outranking every later event.
+MAX_VERSION = 2**31 - 1
+_TIMESTAMPS = ("createdAt", "startedAt", "stoppedAt")
 
 _STARTING_STATUSES = frozenset({"PROVISIONING", "PENDING", "ACTIVATING"})
 _STOPPING_STATUSES = frozenset({"DEACTIVATING", "STOPPING", "DEPROVISIONING"})
@@ -70,6 +102,8 @@ class TaskEvent:
     stdout: str | None = None
     stderr: str | None = None
     log_stream: str | None = None
+    dropped: tuple[str, ...] = ()
+    """Fields of the event that were malformed and ignored (the caller logs them)."""
 
     @property
     def stopped(self) -> bool:
@@ -82,9 +116,9 @@ def started_by(role: str, run_id: str) -> str:
     return f"{STARTED_BY_PREFIX}/{role}/{run_id}"
 
 
-def run_id_of(event: Mapping[str, Any]) -> str:
+def run_id_of(event: Any) -> str:
     """The run id in an event's ``startedBy``, or "" if the task is not this project's."""
-    detail = event.get("detail")
+    detail = event.get("detail") if isinstance(event, Mapping) else None
     owner = detail.get("startedBy") if isinstance(detail, Mapping) else None
     if not isinstance(owner, str) or not owner.startswith(STARTED_BY_PREFIX + "/"):
         return ""
@@ -96,12 +130,17 @@ def task_id_of(task_arn: str) -> str:
     return task_arn.rsplit("/", 1)[-1]
 
 
-def parse_task_event(event: Mapping[str, Any]) -> TaskEvent | None:
+def parse_task_event(event: Any) -> TaskEvent | None:
     """Read an EventBridge ECS task state change.
 
     Returns None for events that are not ECS task state changes or not started by this project
-    (a shared cluster sees other tasks too). Raises ``EventError`` for a malformed one of ours.
+    (a shared cluster sees other tasks too). Raises ``EventError`` for one of ours whose identity
+    or order (``taskArn``, ``version``, ``lastStatus``) cannot be read. A malformed timestamp is
+    left out and named in ``dropped``: stored, it would break every later cost computed from it.
+    Only ``detail`` is read: envelope fields (``region``, ``time``) may be missing.
     """
+    if not isinstance(event, Mapping):
+        return None
     if event.get("source") != SOURCE or event.get("detail-type") != DETAIL_TYPE:
         return None
     detail = event.get("detail")
@@ -119,15 +158,16 @@ def parse_task_event(event: Mapping[str, Any]) -> TaskEvent | None:
     if not isinstance(task_arn, str) or not task_arn:
         raise EventError("detail.taskArn is missing")
     version = detail.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise EventError(f"detail.version must be a positive integer, got {version!r}")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= MAX_VERSION:
+        raise EventError(f"detail.version must be an integer in 1..{MAX_VERSION}, got {version!r}")
     last_status = detail.get("lastStatus")
     if not isinstance(last_status, str) or not last_status:
         raise EventError("detail.lastStatus is missing")
 
-    env = _container_environment(detail)
-    container = _first_container(detail)
+    container_name, env = _our_override(detail)
+    container = _task_container(detail, container_name)
     exit_code = container.get("exitCode")
+    stamps, dropped = _timestamps(detail)
     return TaskEvent(
         task_arn=task_arn,
         task_id=task_id_of(task_arn),
@@ -142,24 +182,25 @@ def parse_task_event(event: Mapping[str, Any]) -> TaskEvent | None:
         container_reason=_str_or_none(container.get("reason")),
         stop_code=_str_or_none(detail.get("stopCode")),
         stopped_reason=_str_or_none(detail.get("stoppedReason")),
-        created_at=_str_or_none(detail.get("createdAt")),
-        started_at=_str_or_none(detail.get("startedAt")),
-        stopped_at=_str_or_none(detail.get("stoppedAt")),
+        created_at=stamps.get("createdAt"),
+        started_at=stamps.get("startedAt"),
+        stopped_at=stamps.get("stoppedAt"),
         cpu=_str_or_none(detail.get("cpu")),
         memory=_str_or_none(detail.get("memory")),
         return_codes=env.get(ENV_RETURN_CODES, "0"),
         stdout=env.get(ENV_STDOUT),
         stderr=env.get(ENV_STDERR),
         log_stream=env[ENV_LOG_STREAM] + task_id_of(task_arn) if env.get(ENV_LOG_STREAM) else None,
+        dropped=dropped,
     )
 
 
 def task_state(event: TaskEvent) -> State | None:
     """The WES state an ECS status means for a WDL task; None for statuses that change nothing.
 
-    A STOPPED task's state comes from why it stopped: preemption, a user's stop, a container
-    exit code accepted by the task's ``returnCodes``, any other exit code, or no exit code at all
-    (the task never ran, or the platform killed it).
+    A STOPPED task's state comes from why it stopped: its stop code (``STOP_CODE_STATES``), else
+    its container's exit code accepted by the task's ``returnCodes`` or not, else (no exit code
+    at all: the platform killed it) SYSTEM_ERROR.
     """
     status = event.last_status
     if status in _STARTING_STATUSES:
@@ -170,10 +211,9 @@ def task_state(event: TaskEvent) -> State | None:
         return None
     if status != "STOPPED":
         return None
-    if event.stop_code in PREEMPTION_STOP_CODES:
-        return State.PREEMPTED
-    if event.stop_code == USER_STOP_CODE:
-        return State.CANCELED
+    by_code = STOP_CODE_STATES.get(event.stop_code or "")
+    if by_code is not None:
+        return by_code
     if event.exit_code is None:
         return State.SYSTEM_ERROR
     return (
@@ -277,25 +317,58 @@ def task_state_change(
     }
 
 
-def _container_environment(detail: Mapping[str, Any]) -> dict[str, str]:
+def _our_override(detail: Mapping[str, Any]) -> tuple[str | None, dict[str, str]]:
+    """The name and environment of the container override the launcher set: the one carrying
+    ``MINIWDL_FARGATE_*`` variables ((None, {}) if none does)."""
     overrides = detail.get("overrides")
-    env: dict[str, str] = {}
     if not isinstance(overrides, Mapping):
-        return env
+        return None, {}
     for container in overrides.get("containerOverrides") or []:
         if not isinstance(container, Mapping):
             continue
-        for pair in container.get("environment") or []:
-            if isinstance(pair, Mapping) and isinstance(pair.get("name"), str):
-                env[pair["name"]] = str(pair.get("value", ""))
-    return env
+        env = {
+            pair["name"]: str(pair.get("value", ""))
+            for pair in container.get("environment") or []
+            if isinstance(pair, Mapping) and isinstance(pair.get("name"), str)
+        }
+        if any(name.startswith(ENV_PREFIX) for name in env):
+            name = container.get("name")
+            return (name if isinstance(name, str) and name else None), env
+    return None, {}
 
 
-def _first_container(detail: Mapping[str, Any]) -> Mapping[str, Any]:
-    containers = detail.get("containers")
-    if isinstance(containers, list) and containers and isinstance(containers[0], Mapping):
-        return containers[0]
-    return {}
+def _task_container(detail: Mapping[str, Any], name: str | None) -> Mapping[str, Any]:
+    """The container the launcher ran: the one named ``name``, else (no override of ours names
+    one) the task's only container. Never another container: a sidecar's exit code is not ours."""
+    listed = detail.get("containers")
+    containers = [c for c in listed if isinstance(c, Mapping)] if isinstance(listed, list) else []
+    if name is not None:
+        return next((c for c in containers if c.get("name") == name), {})
+    return containers[0] if len(containers) == 1 else {}
+
+
+def _timestamps(detail: Mapping[str, Any]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The task's timestamps that are ISO-8601 with a time zone, as ECS sends them; and the
+    names of those present but not so (ignored)."""
+    valid: dict[str, str] = {}
+    dropped: list[str] = []
+    for key in _TIMESTAMPS:
+        value = detail.get(key)
+        if value is None or value == "":
+            continue
+        if isinstance(value, str) and _is_timestamp(value):
+            valid[key] = value
+        else:
+            dropped.append(f"detail.{key}={value!r}")
+    return valid, tuple(dropped)
+
+
+def _is_timestamp(value: str) -> bool:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return parsed.tzinfo is not None
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import botocore.session
 import pytest
+from events import graft, sample, sample_names
 
 from chalicelib import ecs_events
 from chalicelib.ecs_events import EventError, TaskEvent, parse_task_event, task_state
@@ -217,14 +219,18 @@ def test_missing_detail_is_foreign(detail: Any) -> None:
     assert parse_task_event(event) is None
 
 
-def test_empty_event_is_foreign() -> None:
-    assert parse_task_event({}) is None
+@pytest.mark.parametrize("event", [{}, None, [], "an event", 42])
+def test_empty_or_non_object_event_is_foreign(event: Any) -> None:
+    assert parse_task_event(event) is None
+    assert ecs_events.run_id_of(event) == ""
 
 
 # ours but malformed: EventError
 
 
-@pytest.mark.parametrize("version", [0, -1, "3", True, False, 1.0, None, "missing"])
+@pytest.mark.parametrize(
+    "version", [0, -1, "3", True, False, 1.0, None, "missing", 2**31, 2**63, 2**70]
+)
 def test_bad_detail_version_raises(version: Any) -> None:
     event = make_event()
     if version == "missing":
@@ -233,6 +239,10 @@ def test_bad_detail_version_raises(version: Any) -> None:
         event["detail"]["version"] = version
     with pytest.raises(EventError, match="version"):
         parse_task_event(event)
+
+
+def test_the_largest_version_is_accepted() -> None:
+    assert parsed(version=ecs_events.MAX_VERSION).version == 2**31 - 1
 
 
 @pytest.mark.parametrize("value", ["missing", "", None, 12])
@@ -325,6 +335,14 @@ def test_task_state_of_non_stopped_statuses(last_status: str, expected: State | 
         ("EssentialContainerExited", 0, "1,3", State.EXECUTOR_ERROR),
         ("EssentialContainerExited", 3, "3", State.COMPLETE),
         ("EssentialContainerExited", 0, "", State.COMPLETE),
+        # Fargate maintenance or retirement kills the container: an interruption, not a failure
+        ("ServiceSchedulerInitiated", 137, "0", State.PREEMPTED),
+        ("ServiceSchedulerInitiated", None, "0", State.PREEMPTED),
+        ("InfrastructureHealth", 137, "0", State.PREEMPTED),
+        ("TaskFailedToStart", 0, "0", State.SYSTEM_ERROR),
+        # a stop code ECS adds later: the exit code decides, as for EssentialContainerExited
+        ("SomethingNew", 0, "0", State.COMPLETE),
+        ("SomethingNew", 1, "0", State.EXECUTOR_ERROR),
     ],
 )
 def test_task_state_of_stopped(
@@ -340,6 +358,15 @@ def test_task_state_of_stopped(
         },
     )
     assert task_state(event) == expected
+
+
+def test_every_stop_code_ecs_documents_is_mapped_deliberately() -> None:
+    model = botocore.session.get_session().get_service_model("ecs")
+    documented = set(model.shape_for("TaskStopCode").enum)
+    assert documented <= set(ecs_events.STOP_CODE_STATES)
+    assert {"ServiceSchedulerInitiated", "SpotInterruption", "TerminationNotice"} <= (
+        ecs_events.PREEMPTION_STOP_CODES
+    )
 
 
 @pytest.mark.parametrize(
@@ -368,3 +395,122 @@ def test_exit_code_accepted(exit_code: int, spec: str, accepted: bool) -> None:
 )
 def test_encode_return_codes(value: Any, encoded: str) -> None:
     assert ecs_events.encode_return_codes(value) == encoded
+
+
+# which container is the task's
+
+
+def test_exit_code_is_the_named_container_not_a_sidecar_listed_first() -> None:
+    event = make_event(last_status="STOPPED", exit_code=3)
+    sidecar = {"name": "log_router", "lastStatus": "STOPPED", "exitCode": 0}
+    event["detail"]["containers"].insert(0, sidecar)
+    result = parse_task_event(event)
+    assert result is not None
+    assert result.exit_code == 3
+    assert task_state(result) == State.EXECUTOR_ERROR
+
+
+def test_without_an_override_of_ours_only_a_lone_container_is_read() -> None:
+    lone = make_event(role=ecs_events.ROLE_ORCHESTRATOR, environment={}, exit_code=4)
+    result = parse_task_event(lone)
+    assert result is not None and result.exit_code == 4
+    lone["detail"]["containers"].append({"name": "sidecar", "exitCode": 0})
+    result = parse_task_event(lone)
+    assert result is not None
+    assert result.exit_code is None
+
+
+# timestamps
+
+STAMPS = {
+    "createdAt": "2016-12-06T16:41:05.702Z",
+    "startedAt": "2016-12-06T16:41:06.8Z",
+    "stoppedAt": "2024-11-13T21:23:11.984+00:00",
+}
+
+
+@pytest.mark.parametrize("key", sorted(STAMPS))
+@pytest.mark.parametrize(
+    "bad", ["not a time", "2024-13-01T00:00:00Z", "2024-01-01T00:00:00", "2024-01-01", 1700000000]
+)
+def test_a_malformed_timestamp_is_dropped_and_named(key: str, bad: Any) -> None:
+    event = make_event(last_status="STOPPED", exit_code=0, timestamps={**STAMPS, key: bad})
+    result = parse_task_event(event)
+    assert result is not None
+    read = {"createdAt": result.created_at, "startedAt": result.started_at}
+    read["stoppedAt"] = result.stopped_at
+    assert read == {**STAMPS, key: None}
+    assert result.dropped == (f"detail.{key}={bad!r}",)
+    assert result.exit_code == 0 and result.version == 1
+
+
+def test_well_formed_timestamps_drop_nothing() -> None:
+    result = parsed(last_status="STOPPED", timestamps=STAMPS)
+    assert (result.created_at, result.started_at, result.stopped_at) == tuple(STAMPS.values())
+    assert result.dropped == ()
+
+
+# AWS's own events (tests/ecs_event_samples)
+
+
+@pytest.mark.parametrize("name", sample_names())
+def test_aws_samples_of_other_peoples_tasks_are_foreign(name: str) -> None:
+    assert parse_task_event(sample(name)) is None
+
+
+def test_fargate_running_sample() -> None:
+    event = parse_task_event(graft(sample("fargate_running"), container="FargateApp"))
+    assert event is not None
+    assert event.task_id == "c13b4cb40f1f4fe4a2971f76ae5a47ad"
+    assert (event.version, event.last_status, event.desired_status) == (4, "RUNNING", "RUNNING")
+    assert (event.cpu, event.memory) == ("256", "512")
+    assert event.created_at == "2020-01-23T17:57:34.402Z"
+    assert event.started_at == "2020-01-23T17:57:58.103Z"
+    assert event.call_id == "call-hello" and event.exit_code is None and event.dropped == ()
+    assert task_state(event) == State.RUNNING
+
+
+def test_ec2_sample_whose_first_container_is_a_stopped_sidecar() -> None:
+    raw = sample("ec2_sidecar_stopped_running")
+    assert raw["detail"]["containers"][0]["exitCode"] == 0
+    ours = parse_task_event(graft(raw, container="task"))
+    assert ours is not None
+    assert ours.exit_code is None  # the X-Ray daemon's exit code is not our container's
+    assert ours.started_at == "2016-12-06T16:41:06.8Z"
+    assert task_state(ours) == State.RUNNING
+    named = parse_task_event(graft(raw, container="xray"))
+    assert named is not None and named.exit_code == 0
+
+
+def test_spot_termination_notice_sample_is_a_warning_not_the_stop() -> None:
+    # the published snippet elides detail.version
+    event = parse_task_event(
+        graft(sample("fargate_spot_termination_notice"), container="t", version=2)
+    )
+    assert event is not None
+    assert event.stop_code == "TerminationNotice"
+    assert event.stopped_reason == "Your Spot Task was interrupted."
+    assert task_state(event) == State.RUNNING
+
+
+@pytest.mark.parametrize(
+    ("name", "container", "state", "exit_code"),
+    [
+        ("fargate_deprovisioning", "voterintake", None, 0),
+        ("fargate_user_initiated_stopped", "Example", State.CANCELED, 0),
+        ("constructed_fargate_maintenance_stopped", "Example", State.PREEMPTED, 137),
+        ("constructed_fargate_task_failed_to_start", "FargateApp", State.SYSTEM_ERROR, None),
+    ],
+)
+def test_stopping_samples(
+    name: str, container: str, state: State | None, exit_code: int | None
+) -> None:
+    raw = sample(name)
+    event = parse_task_event(graft(raw, container=container))
+    assert event is not None
+    assert event.exit_code == exit_code
+    assert event.stop_code == raw["detail"]["stopCode"]
+    assert event.stopped_reason == raw["detail"]["stoppedReason"]
+    assert event.stopped_at == raw["detail"].get("stoppedAt")
+    assert event.dropped == ()
+    assert task_state(event) == state

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from chalicelib.states import TERMINAL, State, can_transition, is_terminal, parse_state
 
 S = State
-ACTIVE_ORDER = [S.QUEUED, S.INITIALIZING, S.RUNNING, S.CANCELING]
 ALL_STATES = list(State)
 
-# The whole table, spelled out: every allowed (current, target) pair. Anything else is refused.
+# The whole table, spelled out: every allowed (current, target) pair; anything else is refused
+# (so nothing leaves a terminal state, staying put is not a move, active states only go forward).
 ALLOWED = {
     (S.QUEUED, S.INITIALIZING),
     (S.QUEUED, S.RUNNING),
@@ -44,32 +42,6 @@ def test_terminal_set() -> None:
 @pytest.mark.parametrize("target", ALL_STATES, ids=str)
 def test_transition_table(current: State, target: State) -> None:
     assert can_transition(current, target) == ((current, target) in ALLOWED)
-
-
-@given(st.sampled_from(list(State)).filter(is_terminal), st.sampled_from(list(State)))
-def test_from_a_terminal_state_nothing_is_allowed(current: State, target: State) -> None:
-    assert not can_transition(current, target)
-
-
-@given(st.sampled_from(ALL_STATES))
-def test_same_state_is_not_a_transition(state: State) -> None:
-    assert not can_transition(state, state)
-
-
-@pytest.mark.parametrize(
-    ("earlier", "later"),
-    [(a, b) for i, a in enumerate(ACTIVE_ORDER) for b in ACTIVE_ORDER[i + 1 :]],
-    ids=str,
-)
-def test_active_states_only_move_forward(earlier: State, later: State) -> None:
-    assert can_transition(earlier, later)
-    assert not can_transition(later, earlier)
-
-
-def test_canceling_outcomes() -> None:
-    for target in (S.COMPLETE, S.EXECUTOR_ERROR, S.SYSTEM_ERROR, S.CANCELED):
-        assert can_transition(S.CANCELING, target)
-    assert not can_transition(S.CANCELING, S.PREEMPTED)
 
 
 @pytest.mark.parametrize("state", ALL_STATES, ids=str)

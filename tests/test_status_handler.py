@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 from events import ecs_event as shared_ecs_event
+from events import graft, sample
 
 from chalicelib import ecs_events
 from chalicelib.launcher import LaunchError, TaskSpec
@@ -179,27 +181,6 @@ def test_duplicate_task_events_change_nothing(h: Harness) -> None:
     assert h.task_note_states("t1") == ["RUNNING"]
 
 
-def test_out_of_order_task_events_change_nothing(h: Harness) -> None:
-    h.handle(ecs_event("t1", 3, "STOPPED", exit_code=1))
-    stopped = h.store.get_task("t1")
-    assert stopped is not None
-    assert stopped.state == State.EXECUTOR_ERROR
-    h.handle(ecs_event("t1", 2, "RUNNING"))
-    h.handle(ecs_event("t1", 1, "PROVISIONING"))
-    assert h.store.get_task("t1") == stopped
-    assert h.task_note_states("t1") == ["EXECUTOR_ERROR"]
-
-
-def test_older_event_after_running_is_ignored(h: Harness) -> None:
-    h.handle(ecs_event("t1", 2, "RUNNING"))
-    h.handle(ecs_event("t1", 1, "PROVISIONING"))
-    task = h.store.get_task("t1")
-    assert task is not None
-    assert task.state == State.RUNNING
-    assert task.version == 2
-    assert h.task_note_states("t1") == ["RUNNING"]
-
-
 # orchestrator
 
 
@@ -218,16 +199,6 @@ def test_orchestrator_events_move_the_run(h: Harness) -> None:
     states = [n["detail"]["state"] for n in h.notes(RUN_DETAIL_TYPE)]
     assert states == ["INITIALIZING", "RUNNING"]
     assert h.launcher.stopped == []
-
-
-def test_duplicate_and_stale_orchestrator_events_change_nothing(h: Harness) -> None:
-    h.store.create_run(new_run())
-    h.handle(orch_event(2, "RUNNING"))
-    before = h.store.get_run("run1")
-    h.handle(orch_event(2, "RUNNING"))
-    h.handle(orch_event(1, "PROVISIONING"))
-    assert h.store.get_run("run1") == before
-    assert len(h.notes(RUN_DETAIL_TYPE)) == 1
 
 
 def test_orchestrator_stopped_without_outcome(h: Harness) -> None:
@@ -266,28 +237,6 @@ def test_orchestrator_stopped_without_outcome(h: Harness) -> None:
     run_notes = h.notes(RUN_DETAIL_TYPE)
     assert run_notes[-1]["detail"]["state"] == "SYSTEM_ERROR"
     assert STOP_REASON in run_notes[-1]["detail"]["error"]
-
-
-def test_orchestrator_stopped_duplicate_is_harmless(h: Harness) -> None:
-    h.store.create_run(new_run())
-    stopped = orch_event(3, "STOPPED", exit_code=1, stopped_reason=STOP_REASON)
-    h.handle(stopped)
-    run = h.store.get_run("run1")
-    h.handle(copy.deepcopy(stopped))
-    assert h.store.get_run("run1") == run
-    assert [n["detail"]["state"] for n in h.notes(RUN_DETAIL_TYPE)] == ["SYSTEM_ERROR"]
-
-
-def test_canceling_run_becomes_canceled(h: Harness) -> None:
-    h.store.create_run(new_run(state=State.CANCELING))
-    h.handle(ecs_event("t1", 2, "RUNNING"))
-    h.handle(orch_event(5, "STOPPED", exit_code=143, stop_code="UserInitiated"))
-    run = h.store.get_run("run1")
-    assert run is not None
-    assert run.state == State.CANCELED
-    assert run.error is None
-    assert [a for a, _ in h.launcher.stopped] == [arn("t1")]
-    assert h.notes(RUN_DETAIL_TYPE)[-1]["detail"]["previous_state"] == "CANCELING"
 
 
 def test_outcome_already_reported_stays_and_the_orchestrator_adds_its_cost(h: Harness) -> None:
@@ -335,13 +284,91 @@ def test_foreign_event_is_ignored(h: Harness) -> None:
     assert h.notes() == []
 
 
-def test_malformed_event_of_ours_raises(h: Harness) -> None:
+def test_malformed_event_of_ours_is_logged_and_raises_before_any_write(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     event = ecs_event("t1", 1, "RUNNING")
     del event["detail"]["version"]
     with pytest.raises(ecs_events.EventError):
         h.handle(event)
     assert h.store.get_task("t1") is None
     assert h.notes() == []
+    assert [r.levelno for r in caplog.records] == [logging.ERROR]
+    assert "version" in caplog.records[0].getMessage()
+
+
+def test_a_huge_version_is_refused_and_does_not_freeze_the_task(h: Harness) -> None:
+    with pytest.raises(ecs_events.EventError, match="version"):
+        h.handle(ecs_event("t1", 2**70, "RUNNING"))
+    assert h.store.get_task("t1") is None
+    h.handle(ecs_event("t1", 3, "STOPPED", exit_code=0))
+    task = h.store.get_task("t1")
+    assert task is not None
+    assert (task.state, task.version) == (State.COMPLETE, 3)
+
+
+def test_a_malformed_stopped_at_is_never_stored_and_the_run_still_ends(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    h.store.create_run(new_run())
+    h.handle(orch_event(1, "RUNNING"))
+    stamps = {"startedAt": "2024-05-01T12:00:00.000Z", "stoppedAt": "yesterday"}
+    h.handle(ecs_event("t1", 2, "STOPPED", exit_code=0, timestamps=stamps))
+    task = h.store.get_task("t1")
+    assert task is not None
+    assert task.state == State.COMPLETE
+    assert task.stopped_at is not None and task.stopped_at != "yesterday"
+    assert h.task_note_states("t1") == ["COMPLETE"]
+    assert any("detail.stoppedAt='yesterday'" in r.getMessage() for r in caplog.records)
+    # the run's cost is computed from its tasks' stored times when the orchestrator stops
+    h.handle(orch_event(2, "STOPPED", exit_code=1, timestamps=stamps | {"stoppedAt": NOW}))
+    run = h.store.get_run("run1")
+    assert run is not None
+    assert run.state == State.SYSTEM_ERROR
+    assert run.cost is not None and run.cost["vcpu_seconds"] > 0
+
+
+# AWS's own events (tests/ecs_event_samples), grafted with our tags
+
+
+def sample_task(h: Harness, name: str, container: str) -> str:
+    """Deliver a grafted sample after a RUNNING event of ours for the same task; its task id."""
+    event = graft(sample(name), container=container)
+    task_id = str(event["detail"]["taskArn"]).rsplit("/", 1)[-1]
+    running = shared_ecs_event(str(event["detail"]["taskArn"]), 1, "RUNNING")
+    h.handle(running)
+    h.handle(event)
+    return task_id
+
+
+def test_fargate_maintenance_stop_is_a_preemption(h: Harness) -> None:
+    task_id = sample_task(h, "constructed_fargate_maintenance_stopped", "Example")
+    task = h.store.get_task(task_id)
+    assert task is not None
+    assert task.state == State.PREEMPTED
+    assert (task.exit_code, task.stop_code) == (137, "ServiceSchedulerInitiated")
+    assert task.stopped_reason is not None and "maintenance" in task.stopped_reason
+    assert task.stopped_at == "2024-11-13T21:23:11.984Z"
+    assert h.task_note_states(task_id) == ["RUNNING", "PREEMPTED"]
+
+
+@pytest.mark.parametrize(
+    ("name", "container", "state", "exit_code"),
+    [
+        ("fargate_user_initiated_stopped", "Example", State.CANCELED, 0),
+        ("constructed_fargate_task_failed_to_start", "FargateApp", State.SYSTEM_ERROR, None),
+        ("fargate_deprovisioning", "voterintake", State.RUNNING, 0),
+        ("ec2_sidecar_stopped_running", "task", State.RUNNING, None),
+    ],
+)
+def test_samples_through_the_handler(
+    h: Harness, name: str, container: str, state: State, exit_code: int | None
+) -> None:
+    task_id = sample_task(h, name, container)
+    task = h.store.get_task(task_id)
+    assert task is not None
+    assert (task.state, task.exit_code) == (state, exit_code)
+    assert task.version == sample(name)["detail"]["version"]
 
 
 # through the Chalice app
@@ -376,3 +403,33 @@ def test_chalice_app_records_the_task(tmp_path: Path, monkeypatch: pytest.Monkey
     assert task.version == 2
     lines = Path(LocalHome(str(home)).notifications_path).read_text().splitlines()
     assert [json.loads(line)["detail-type"] for line in lines] == [TASK_DETAIL_TYPE]
+
+
+def test_chalice_app_takes_an_event_without_region_or_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalice.test import Client
+
+    from chalicelib.local_mode import ENV_HOME, LocalHome
+
+    home = tmp_path / "home"
+    monkeypatch.setenv(ENV_HOME, str(home))
+    monkeypatch.delenv("MINIWDL_FARGATE_TABLE", raising=False)
+    import app
+
+    # AWS's published Spot warning has no region, time or detail.version (the last one grafted)
+    warning = graft(sample("fargate_spot_termination_notice"), container="task", version=2)
+    assert "region" not in warning and "time" not in warning
+    malformed = copy.deepcopy(warning)
+    del malformed["detail"]["lastStatus"]
+    with Client(app.app, project_dir=str(PROJECT_ROOT)) as client:
+        client.lambda_.invoke("on_ecs_task_state_change", warning)
+        with pytest.raises(ecs_events.EventError, match="lastStatus"):
+            client.lambda_.invoke("on_ecs_task_state_change", malformed)
+        client.lambda_.invoke("on_ecs_task_state_change", {"not": "an ECS event"})
+
+    task = (
+        LocalHome(str(home)).control_plane().store.get_task("b99d40b3-5176-4f71-9a52-9dbd6fEXAMPLE")
+    )
+    assert task is not None
+    assert (task.state, task.stop_code, task.version) == (State.RUNNING, "TerminationNotice", 2)

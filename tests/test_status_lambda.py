@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 from chalice.test import Client
-from events import ecs_event
+from events import ecs_event, graft, sample
 from moto import mock_aws
 
 from chalicelib import deployment
@@ -96,6 +96,20 @@ def test_a_task_event_is_recorded_in_dynamodb_and_announced(aws: dict[str, Any])
     (note,) = notes(aws)
     assert note["detail-type"] == "WDL Task State Change" and note["source"] == "miniwdl-fargate"
     assert note["detail"]["state"] == "RUNNING" and note["detail"]["call_id"] == "call-x"
+
+
+def test_a_fargate_maintenance_stop_as_eventbridge_delivers_it_is_a_preemption(
+    aws: dict[str, Any],
+) -> None:
+    import app
+
+    event = graft(sample("constructed_fargate_maintenance_stopped"), container="Example")
+    with Client(app.app, project_dir=str(REPO)) as client:
+        client.lambda_.invoke("on_ecs_task_state_change", event)  # the payload, as delivered
+    task = DynamoDbStore(aws["dynamodb"], "runs").get_task("cdd887a827a4432db19f6059310a4817")
+    assert task is not None and task.state == State.PREEMPTED and task.exit_code == 137
+    (note,) = notes(aws)
+    assert note["detail"]["state"] == "PREEMPTED"
 
 
 def test_an_orchestrator_stopping_without_outcome_fails_the_run_and_stops_its_tasks(
