@@ -21,6 +21,7 @@ from chalicelib.deployment import (
     Submitter,
     control_plane_from_environment,
     submitter_from_environment,
+    sweep_from_environment,
 )
 from chalicelib.ecs_events import run_id_of
 from chalicelib.observability import correlate, invocation
@@ -181,3 +182,10 @@ def on_ecs_task_state_change(event: CloudWatchEvent) -> None:
     raw = event.to_dict()
     correlate(run_id_of(raw))
     handle_ecs_event(raw, control_plane_from_environment())
+
+
+@app.schedule("rate(5 minutes)")
+def sweep_stale_records(event: CloudWatchEvent) -> None:
+    """Repair the runs and tasks whose ECS events were lost: in-flight records quiet for five
+    minutes are looked up (DescribeTasks, 100 a call) and fed through the status handler."""
+    sweep_from_environment()  # logs what it repaired
