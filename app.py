@@ -1,7 +1,8 @@
 """The Chalice app: thin routes and event handlers over ``chalicelib``.
 
 - ``/ga4gh/wes/v1/...``: the GA4GH WES 1.1 API (IAM-authorized unless
-  ``MINIWDL_FARGATE_API_AUTH=none`` when the app is packaged or served).
+  ``MINIWDL_FARGATE_API_AUTH=none`` when the app is packaged or served), and the run and task
+  logs its ``stdout``/``stderr`` URLs name (``.../logs/stdout``, ``.../logs/stderr``).
 - ``on_submission_created``: S3 "Object Created" events (through EventBridge) for drops under
   the submissions prefix.
 - ``on_ecs_task_state_change``: ECS "Task State Change" events, recorded in the store.
@@ -11,11 +12,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from chalice.app import Chalice, CloudWatchEvent, IAMAuthorizer, Request, Response
+from chalice.app import (
+    Chalice,
+    CloudWatchEvent,
+    EventSourceHandler,
+    IAMAuthorizer,
+    LambdaFunctionEvent,
+    Request,
+    Response,
+)
 
-from chalicelib import api
+from chalicelib import api, wes
 from chalicelib.deployment import (
     AwsDeployment,
     Submitter,
@@ -81,14 +90,38 @@ def _query() -> dict[str, str]:
     return dict(_request().query_params or {})
 
 
+def _header(name: str) -> str:
+    return str(dict(_request().headers or {}).get(name, ""))
+
+
 def _base_url() -> str:
-    request = _request()
-    headers: dict[str, str] = dict(request.headers or {})
-    host = headers.get("host", "")
-    stage = (request.context or {}).get("stage", "")
-    scheme = headers.get("x-forwarded-proto", "https" if stage else "http")
-    prefix = f"/{stage}" if stage and not host.startswith(("127.0.0.1", "localhost")) else ""
-    return f"{scheme}://{host}{prefix}{BASE_PATH}"
+    """The API's URL for links, from configuration or API Gateway (never the Host header)."""
+    return wes.api_base_url(_request().context or {}, os.environ.get(wes.ENV_PUBLIC_URL, ""))
+
+
+def _file_response(run_id: str, answer_for: Callable[[], api.LogAnswer]) -> Response:
+    """A file's bytes (206 with ``Content-Range`` for a part), a redirect to a presigned URL,
+    or a WES ErrorResponse."""
+    correlate(run_id)
+    try:
+        answer = answer_for()
+    except ApiError as exn:
+        return Response(exn.body(), status_code=exn.status_code)
+    if answer.redirect:
+        return Response("", headers={"Location": answer.redirect}, status_code=302)
+    # Bytes as they are for a client that takes them (API Gateway passes a binary answer only
+    # to one that accepts its type); UTF-8 text, any undecodable byte replaced, for the others.
+    binary = "application/octet-stream" in _header("accept").lower()
+    headers: dict[str, str | list[str]] = {
+        "Content-Type": "application/octet-stream" if binary else "text/plain; charset=utf-8",
+        "Accept-Ranges": "bytes",
+    }
+    body = answer.content if binary else answer.content.decode("utf-8", errors="replace")
+    if answer.partial and answer.content:
+        last = answer.start + len(answer.content) - 1
+        headers["Content-Range"] = f"bytes {answer.start}-{last}/{answer.size}"
+        return Response(body, headers=headers, status_code=206)
+    return Response(body, headers=headers, status_code=200)
 
 
 @app.route(f"{BASE_PATH}/service-info", methods=["GET"], authorizer=authorizer)
@@ -129,6 +162,27 @@ def get_run_log(run_id: str) -> dict[str, Any]:
     return api.run_log(submitter_from_environment(), run_id, _base_url())
 
 
+@app.route(f"{BASE_PATH}/runs/{{run_id}}/logs/{{stream}}", methods=["GET"], authorizer=authorizer)
+def get_run_log_stream(run_id: str, stream: str) -> Response:
+    """The run's ``stdout`` or ``stderr``: the URLs its run log gives."""
+    return _file_response(
+        run_id,
+        lambda: api.log_answer(
+            submitter_from_environment(), run_id, None, stream, _header("range")
+        ),
+    )
+
+
+@app.route(f"{BASE_PATH}/runs/{{run_id}}/outputs", methods=["GET"], authorizer=authorizer)
+def get_run_output_file(run_id: str) -> Response:
+    """A file of the run's results (``?path=`` relative to them): its outputs' files."""
+    path = _query().get("path", "")
+    return _file_response(
+        run_id,
+        lambda: api.output_answer(submitter_from_environment(), run_id, path, _header("range")),
+    )
+
+
 @app.route(f"{BASE_PATH}/runs/{{run_id}}/status", methods=["GET"], authorizer=authorizer)
 @_wes
 def get_run_status(run_id: str) -> dict[str, Any]:
@@ -139,13 +193,28 @@ def get_run_status(run_id: str) -> dict[str, Any]:
 @app.route(f"{BASE_PATH}/runs/{{run_id}}/tasks", methods=["GET"], authorizer=authorizer)
 @_wes
 def list_tasks(run_id: str) -> dict[str, Any]:
-    return api.list_tasks(submitter_from_environment(), run_id, _query())
+    return api.list_tasks(submitter_from_environment(), run_id, _query(), _base_url())
 
 
 @app.route(f"{BASE_PATH}/runs/{{run_id}}/tasks/{{task_id}}", methods=["GET"], authorizer=authorizer)
 @_wes
 def get_task(run_id: str, task_id: str) -> dict[str, Any]:
-    return api.get_task(submitter_from_environment(), run_id, task_id)
+    return api.get_task(submitter_from_environment(), run_id, task_id, _base_url())
+
+
+@app.route(
+    f"{BASE_PATH}/runs/{{run_id}}/tasks/{{task_id}}/logs/{{stream}}",
+    methods=["GET"],
+    authorizer=authorizer,
+)
+def get_task_log_stream(run_id: str, task_id: str, stream: str) -> Response:
+    """A task's ``stdout`` or ``stderr``: the URLs its task log gives."""
+    return _file_response(
+        run_id,
+        lambda: api.log_answer(
+            submitter_from_environment(), run_id, task_id, stream, _header("range")
+        ),
+    )
 
 
 @app.route(
@@ -177,11 +246,19 @@ def on_submission_created(event: CloudWatchEvent) -> None:
 
 
 @app.on_cw_event({"source": ["aws.ecs"], "detail-type": ["ECS Task State Change"]})
-def on_ecs_task_state_change(event: CloudWatchEvent) -> None:
-    """Record an ECS task's state change (version-conditional, duplicate-safe)."""
+def on_ecs_task_state_change(event: LambdaFunctionEvent) -> None:
+    """Record an ECS task's state change (version-conditional, duplicate-safe); the raw event is
+    validated by ``handle_ecs_event``."""
     raw = event.to_dict()
     correlate(run_id_of(raw))
     handle_ecs_event(raw, control_plane_from_environment())
+
+
+# Chalice wraps an on_cw_event payload in a CloudWatchEvent, whose constructor reads every envelope
+# key (region, time, ...) before any middleware or handler runs: an event missing one would fail
+# there with a KeyError. Its raw-event wrapper hands the payload on untouched, so the handler does
+# all the validating; the function and its EventBridge rule stay Chalice's.
+cast(EventSourceHandler, on_ecs_task_state_change).event_class = LambdaFunctionEvent
 
 
 @app.schedule("rate(5 minutes)")

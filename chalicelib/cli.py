@@ -161,6 +161,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default 8080; 0: any free one)")
+    p.add_argument(
+        "--allow-unauthenticated",
+        action="store_true",
+        help="listen off loopback without a token (whoever reaches it runs commands as you)",
+    )
     return parser
 
 
@@ -314,7 +319,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if not 0 <= port <= 65535:
         raise CliError(f"--port must be from 0 to 65535, not {port}")
     try:
-        return serve(args.home or default_home(), args.host or DEFAULT_HOST, port)
+        return serve(
+            args.home or default_home(),
+            args.host or DEFAULT_HOST,
+            port,
+            allow_unauthenticated=args.allow_unauthenticated,
+        )
     except ServeError as exn:
         raise CliError(str(exn)) from None
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email import policy
 from email.parser import BytesParser
 from typing import Any
+from urllib.parse import quote
 
 from .records import RunRecord, TaskRecord
 from .states import State
@@ -31,6 +32,15 @@ MAX_ATTACHMENTS = 500
 MAX_TAGS = 50
 MAX_TAG_CHARS = 256
 MAX_IDEMPOTENCY_KEY_CHARS = 128
+# JSON nested deeper than this is refused before anything recurses over it (miniwdl, the store).
+MAX_JSON_DEPTH = 64
+# An attachment name: each part a file name a filesystem takes (NAME_MAX), the whole path bounded.
+MAX_NAME_PART_BYTES = 255
+MAX_ATTACHMENT_NAME_CHARS = 1024
+MAX_ATTACHMENT_DEPTH = 32
+# The largest page_size any list takes has this many digits at most.
+MAX_PAGE_SIZE_DIGITS = 6
+LOG_STREAMS = ("stdout", "stderr")
 DELETE_AFTER = ("never", "success", "failure", "always")
 ENGINE_PARAMETERS = {
     "task": "run this task of the WDL instead of its workflow",
@@ -47,6 +57,10 @@ FORM_FIELDS = (
     "workflow_url",
 )
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# Where the API is, when it is not API Gateway's own domain: serve sets it to the URL it prints.
+ENV_PUBLIC_URL = "MINIWDL_FARGATE_PUBLIC_URL"
+_EXECUTE_API_DOMAIN = re.compile(r"^[a-z0-9]+\.execute-api\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
+_DOMAIN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 
 
 def is_url(text: str) -> bool:
@@ -65,6 +79,21 @@ class ApiError(Exception):
     def body(self) -> dict[str, Any]:
         """The WES ``ErrorResponse``."""
         return error_body(self.status_code, self.msg)
+
+
+def api_base_url(request_context: Mapping[str, Any], public_url: str) -> str:
+    """The API's URL (``.../ga4gh/wes/v1``) for the links in run and task logs, never from
+    what a client sent: the configured ``public_url`` (``ENV_PUBLIC_URL``), else the domain and
+    stage API Gateway received the request on (it routes by them, so they are its own), else
+    the bare path."""
+    if public_url:
+        return public_url.rstrip("/") + BASE_PATH
+    domain = str(request_context.get("domainName") or "").lower()
+    stage = str(request_context.get("stage") or "")
+    if domain and _DOMAIN.match(domain) and re.fullmatch(r"[A-Za-z0-9_-]{1,128}", stage):
+        prefix = f"/{stage}" if _EXECUTE_API_DOMAIN.match(domain) else ""
+        return f"https://{domain}{prefix}{BASE_PATH}"
+    return BASE_PATH
 
 
 def error_body(status_code: int, msg: str) -> dict[str, Any]:
@@ -118,7 +147,13 @@ def parse_form(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str
     ):
         raise ApiError(415, "POST /runs takes multipart/form-data (with a boundary)")
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
-    message = BytesParser(policy=policy.HTTP).parsebytes(head + body)
+    try:
+        return _form_parts(BytesParser(policy=policy.HTTP).parsebytes(head + body))
+    except RecursionError:  # multipart parts nested in parts, thousands deep
+        raise ApiError(400, "the multipart body is nested too deeply") from None
+
+
+def _form_parts(message: Any) -> tuple[dict[str, str], dict[str, bytes]]:
     if not message.is_multipart():
         raise ApiError(400, "the multipart body could not be parsed")
     fields: dict[str, str] = {}
@@ -179,8 +214,7 @@ def parse_run_request(fields: Mapping[str, Any], attachments: Mapping[str, bytes
             raise ApiError(400, f"delete_after must be one of {', '.join(DELETE_AFTER)}")
     if len(attachments) > MAX_ATTACHMENTS:
         raise ApiError(400, f"more than {MAX_ATTACHMENTS} attachments")
-    for name in attachments:
-        check_attachment_name(name)
+    check_attachment_names(attachments)
     if not is_url(url):
         relative = posixpath.normpath(url)
         check_attachment_name(url)
@@ -202,7 +236,8 @@ def parse_run_request(fields: Mapping[str, Any], attachments: Mapping[str, bytes
 
 
 def check_attachment_name(name: str) -> None:
-    """Refuse names that could land outside the run's directory."""
+    """Refuse names that could land outside the run's directory, name a directory, or that no
+    filesystem takes (a part over ``MAX_NAME_PART_BYTES``, too long or too deep a path)."""
     if (
         not name
         or name.startswith("/")
@@ -211,7 +246,50 @@ def check_attachment_name(name: str) -> None:
         or ".." in name.split("/")
         or posixpath.normpath(name) in (".", "")
     ):
-        raise ApiError(400, f"attachment name {name!r} must be a relative path without '..'")
+        raise ApiError(400, f"attachment name {_shown(name)} must be a relative path without '..'")
+    if name.endswith("/"):
+        raise ApiError(400, f"attachment name {_shown(name)} ends with '/': it must name a file")
+    parts = posixpath.normpath(name).split("/")
+    if (
+        len(name) > MAX_ATTACHMENT_NAME_CHARS
+        or len(parts) > MAX_ATTACHMENT_DEPTH
+        or any(len(p.encode()) > MAX_NAME_PART_BYTES for p in parts)
+    ):
+        raise ApiError(
+            400,
+            f"attachment name {_shown(name)} is too long: at most {MAX_ATTACHMENT_NAME_CHARS}"
+            f" characters, {MAX_ATTACHMENT_DEPTH} folders deep, {MAX_NAME_PART_BYTES} bytes a part",
+        )
+
+
+def check_attachment_names(names: Iterable[str]) -> None:
+    """Check every name (``check_attachment_name``), and that no two name the same file
+    (``a/./b`` and ``a/b``) and no file is also a folder of another (``d`` and ``d/e``): either
+    would silently lose one of them when the attachments are written out."""
+    normalized: dict[str, str] = {}
+    for name in names:
+        check_attachment_name(name)
+        key = posixpath.normpath(name)
+        if key in normalized:
+            raise ApiError(
+                400, f"attachments {_shown(normalized[key])} and {_shown(name)} are the same file"
+            )
+        normalized[key] = name
+    for key, name in normalized.items():
+        parts = key.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder in normalized:
+                raise ApiError(
+                    400,
+                    f"attachment {_shown(normalized[folder])} is a file and also the folder of"
+                    f" {_shown(name)}",
+                )
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """``text`` quoted for a message, cut to ``limit`` characters."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def parse_idempotency_key(value: str | None) -> str | None:
@@ -237,13 +315,48 @@ def _json_object(fields: Mapping[str, Any], name: str) -> dict[str, Any]:
     if value is None or value == "":
         return {}
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exn:
-            raise ApiError(400, f"{name} is not valid JSON: {exn}") from None
+        value = parse_json(value, name)
     if not isinstance(value, dict):
         raise ApiError(400, f"{name} must be a JSON object")
+    check_json_depth(value, name)
     return value
+
+
+def parse_json(text: str | bytes, name: str) -> Any:
+    """JSON text a client sent, or a 400 (too deep to parse is one too)."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ApiError(400, f"{name} is nested more than {MAX_JSON_DEPTH} deep") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exn:
+        raise ApiError(400, f"{name} is not valid JSON: {exn}") from None
+    check_json_depth(value, name)
+    return value
+
+
+def json_depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and objects (a scalar: 0), without recursing."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def check_json_depth(value: Any, name: str) -> None:
+    """A 400 for JSON nested more than ``MAX_JSON_DEPTH`` deep."""
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise ApiError(400, f"{name} is nested more than {MAX_JSON_DEPTH} deep")
 
 
 def _string_map(fields: Mapping[str, Any], name: str, limit: int) -> dict[str, str]:
@@ -259,10 +372,17 @@ def _string_map(fields: Mapping[str, Any], name: str, limit: int) -> dict[str, s
 
 
 def page_size(raw: str | None, default: int = 50, maximum: int = 1000) -> int:
-    """The ``page_size`` query parameter, checked."""
-    if raw is None or raw == "":
+    """The ``page_size`` query parameter, checked (absent: ``default``; empty is not a
+    number)."""
+    if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses; and a bounded length,
+    # as int() refuses thousands of digits.
+    if (
+        not (raw.isascii() and raw.isdigit())
+        or len(raw) > MAX_PAGE_SIZE_DIGITS
+        or not 1 <= int(raw) <= maximum
+    ):
         raise ApiError(400, f"page_size must be a whole number from 1 to {maximum}")
     return int(raw)
 
@@ -291,31 +411,55 @@ def run_list(runs: Sequence[RunRecord], next_page_token: str) -> dict[str, Any]:
 
 
 def run_log(
-    run: RunRecord, *, task_logs_url: str, cost: Mapping[str, float] | None
+    run: RunRecord,
+    *,
+    base_url: str,
+    cost: Mapping[str, float] | None,
+    workflow_type_version: str = "1.0",
+    outputs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``RunLog``, plus our extensions: ``error``, ``cost``, ``tags``, ``submitted_at``,
-    ``run_dir`` (on the work filesystem) and ``outputs_location``."""
-    outputs = (run.outputs or {}).get("values") if run.outputs else None
+    ``run_dir`` (on the work filesystem), ``outputs_location`` and ``outputs_url``.
+
+    ``base_url`` is the API's (``.../ga4gh/wes/v1``): the task list and the logs are URLs under
+    it, as WES has them. A run the CLI submitted in the local mode recorded no WES request: its
+    ``request`` is made up from what was recorded, with ``workflow_type_version`` as given.
+    Fields without a value are left out (the spec's types are not nullable). ``outputs`` are
+    the run's outputs when its record holds only their location (they were too large for it).
+    """
+    if outputs is None:
+        outputs = (run.outputs or {}).get("values") if run.outputs else None
     system_logs = []
     if run.error:
         system_logs.append(str(run.error.get("message", "")))
+    request = run.request.get("wes") or {
+        "workflow_url": run.request.get("wdl_path") or run.workflow_key,
+        "workflow_type": WORKFLOW_TYPE,
+        "workflow_type_version": workflow_type_version,
+        "workflow_params": {},
+        "tags": run.tags,
+    }
+    run_url = f"{base_url}/runs/{run.run_id}"
+    log = {
+        "name": run.workflow_name,
+        "cmd": ["miniwdl", "run", run.request.get("wdl_path") or run.workflow_key],
+        "start_time": run.start_time,
+        "end_time": run.end_time,
+        "stdout": f"{run_url}/logs/stdout" if run.orchestrator_log else None,
+        "stderr": f"{run_url}/logs/stderr" if run.log_location or run.orchestrator_log else None,
+        "exit_code": run.exit_code,
+        "system_logs": system_logs,
+    }
     return {
         "run_id": run.run_id,
         "state": run.state.value,
-        "request": run.request.get("wes") or {"workflow_url": run.request.get("wdl_path")},
-        "run_log": {
-            "name": run.workflow_name,
-            "cmd": ["miniwdl", "run", run.request.get("wdl_path") or run.workflow_key],
-            "start_time": run.start_time,
-            "end_time": run.end_time,
-            "stdout": run.orchestrator_log,
-            "stderr": run.log_location or run.orchestrator_log,
-            "exit_code": run.exit_code,
-            "system_logs": system_logs,
-        },
-        "task_logs_url": task_logs_url,
-        "outputs": outputs or {},
+        "request": request,
+        "run_log": _present(log),
+        "task_logs_url": f"{run_url}/tasks",
+        "outputs": dict(outputs or {}),
         "outputs_location": (run.outputs or {}).get("location"),
+        # its files: ?path= relative to the run's results (where outputs_location is)
+        "outputs_url": f"{run_url}/outputs",
         "error": run.error,
         "cost": dict(cost) if cost is not None else None,
         "tags": run.tags,
@@ -324,17 +468,34 @@ def run_log(
     }
 
 
-def task_log(task: TaskRecord, cost: Mapping[str, float] | None = None) -> dict[str, Any]:
-    """``TaskLog`` for one attempt of a call."""
+def run_log_location(run: RunRecord, stream: str) -> str | None:
+    """Where the run's ``stdout`` or ``stderr`` (the URLs ``run_log`` gives) is: the
+    orchestrator's output, and miniwdl's ``workflow.log`` once published."""
+    if stream == "stdout":
+        return run.orchestrator_log
+    return run.log_location or run.orchestrator_log
+
+
+def task_log_location(task: TaskRecord, stream: str) -> str | None:
+    """Where a task's ``stdout`` or ``stderr`` is."""
+    return task.stdout if stream == "stdout" else task.stderr
+
+
+def task_log(
+    task: TaskRecord, cost: Mapping[str, float] | None = None, *, base_url: str
+) -> dict[str, Any]:
+    """``TaskLog`` for one attempt of a call; ``stdout``/``stderr`` are URLs under
+    ``base_url`` (see ``run_log``)."""
     system_logs = [task.stopped_reason] if task.stopped_reason else []
-    return {
+    task_url = f"{base_url}/runs/{task.run_id}/tasks/{quote(task.task_id, safe='')}"
+    log = {
         "id": task.task_id,
         "name": task.call_id or task.task_id,
         "cmd": [],
         "start_time": task.started_at,
         "end_time": task.stopped_at,
-        "stdout": task.stdout,
-        "stderr": task.stderr,
+        "stdout": f"{task_url}/logs/stdout" if task.stdout else None,
+        "stderr": f"{task_url}/logs/stderr" if task.stderr else None,
         "exit_code": task.exit_code,
         "system_logs": system_logs,
         "tags": {
@@ -346,6 +507,12 @@ def task_log(task: TaskRecord, cost: Mapping[str, float] | None = None) -> dict[
             **({"cost_usd": str(cost["usd"])} if cost else {}),
         },
     }
+    return _present(log)
+
+
+def _present(log: dict[str, Any]) -> dict[str, Any]:
+    """``log`` without its None values."""
+    return {k: v for k, v in log.items() if v is not None}
 
 
 def task_list(logs: Sequence[dict[str, Any]], next_page_token: str) -> dict[str, Any]:
@@ -365,8 +532,8 @@ def service_info(system_state_counts: Mapping[str, int], auth: str) -> dict[str,
             WORKFLOW_TYPE: {"workflow_type_version": list(WORKFLOW_TYPE_VERSIONS)}
         },
         "supported_wes_versions": list(SUPPORTED_WES_VERSIONS),
-        "supported_filesystem_protocols": ["s3", "https", "http"],
-        "workflow_engine_versions": {"miniwdl": _miniwdl_version()},
+        "supported_filesystem_protocols": ["s3", "https"],
+        "workflow_engine_versions": {"miniwdl": {"workflow_engine_version": [_miniwdl_version()]}},
         "default_workflow_engine_parameters": [
             {
                 "name": name,

@@ -11,7 +11,11 @@ Three parts, each usable alone:
   ``workflow_attachment`` parts (the API never reads the submitter's disk), with the inputs
   rewritten to the attachments' names.
 - ``encode_multipart`` and ``read_location``: the request body, and reading the log locations the
-  API returns (a local path, or an ``s3://`` URI read with boto3).
+  API returns (its own log URLs, read with the client's credentials; a presigned URL; a local
+  path; or an ``s3://`` URI read with boto3).
+
+A ``serve`` on another machine requires a token: ``MINIWDL_FARGATE_API_TOKEN`` (sent as
+``Authorization: Bearer``; with it set, requests are not SigV4-signed unless asked).
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ if TYPE_CHECKING:
 
 ENV_API = "MINIWDL_FARGATE_API"
 ENV_API_AUTH = "MINIWDL_FARGATE_API_AUTH"
+# The token a non-loopback ``serve`` requires (it prints it), sent as a bearer token.
+ENV_API_TOKEN = "MINIWDL_FARGATE_API_TOKEN"
 WES_BASE_PATH = "/ga4gh/wes/v1"
 USER_AGENT = "miniwdl-fargate-cli"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -200,10 +206,10 @@ def _quote(name: str) -> bytes:
 # The client
 
 
-def should_sign(host: str, auth: str = "") -> bool:
+def should_sign(host: str, auth: str = "", *, has_token: bool = False) -> bool:
     """Whether requests to ``host`` are SigV4-signed: always with ``auth`` "sigv4" (or "iam", the
     app's name for it), never with "none", and otherwise (the default) unless the API is on this
-    machine (``serve``)."""
+    machine (``serve``) or a ``serve`` token is given (``has_token``)."""
     mode = auth.strip().lower()
     if mode == "none":
         return False
@@ -211,7 +217,7 @@ def should_sign(host: str, auth: str = "") -> bool:
         return True
     if mode:
         raise WesError(f"{ENV_API_AUTH} must be 'none' or 'sigv4', not {auth!r}")
-    return host.lower().strip("[]") not in LOOPBACK_HOSTS
+    return not has_token and host.lower().strip("[]") not in LOOPBACK_HOSTS
 
 
 def region_from_host(host: str) -> str | None:
@@ -262,6 +268,7 @@ class WesClient:
         base_url: str,
         *,
         auth: str | None = None,
+        token: str | None = None,
         timeout: float = 60.0,
         retries: int = 2,
         retry_delay: float = 0.5,
@@ -285,9 +292,16 @@ class WesClient:
         self.retry_delay = retry_delay
         if auth is None:
             auth = os.environ.get(ENV_API_AUTH, "")
-        self._signer = _SigV4Signer(host) if should_sign(host, auth) else None
-        # A proxy from the environment must not carry calls to this machine's own API.
-        handlers = [urllib.request.ProxyHandler({})] if self.is_local else []
+        if token is None:
+            token = os.environ.get(ENV_API_TOKEN, "")
+        self.token = token.strip()
+        signs = should_sign(host, auth, has_token=bool(self.token))
+        self._signer = _SigV4Signer(host) if signs else None
+        # A proxy from the environment must not carry calls to this machine's own API; and a
+        # redirect (a log's presigned S3 URL) is followed without the API's credentials.
+        handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
+        if self.is_local:
+            handlers.append(urllib.request.ProxyHandler({}))
         self._opener = urllib.request.build_opener(*handlers)
 
     @classmethod
@@ -395,10 +409,46 @@ class WesClient:
         url = self.base_url + path
         if query:
             url += "?" + urllib.parse.urlencode(sorted(query.items()), quote_via=urllib.parse.quote)
-        all_headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
+        return self._request(method, url, body, {"Accept": "application/json", **(headers or {})})
+
+    def _request(
+        self, method: str, url: str, body: bytes | None, headers: Mapping[str, str]
+    ) -> urllib.request.Request:
+        """A request to a URL of this API, with its credentials (signature or token)."""
+        all_headers = {"User-Agent": USER_AGENT, **headers}
         if self._signer is not None:
             self._signer.sign(method, url, body, all_headers)
+        elif self.token:
+            all_headers["Authorization"] = f"Bearer {self.token}"
         return urllib.request.Request(url, data=body, headers=all_headers, method=method)
+
+    def owns(self, url: str) -> bool:
+        """Whether ``url`` is one of this API's (a log URL in a run or task log)."""
+        return url.startswith(self.base_url + "/")
+
+    def stream_url(
+        self, url: str, *, tail_bytes: int | None = None, chunk_size: int = 1 << 16
+    ) -> Iterator[bytes]:
+        """The content at one of this API's log URLs (or wherever it redirects), in chunks;
+        all of it, part by part (``Range``), or its last ``tail_bytes``."""
+        start = 0
+        while True:
+            if tail_bytes is not None:
+                byte_range = f"bytes=-{tail_bytes}"
+            else:
+                byte_range = f"bytes={start}-" if start else ""
+            headers = {"Accept": "application/octet-stream"}
+            if byte_range:
+                headers["Range"] = byte_range
+            request = self._request("GET", url, None, headers)
+            with _open_location(self._opener, request, url) as response:
+                if response is None:  # nothing in that range: an empty file
+                    return
+                yield from iter(lambda: response.read(chunk_size), b"")
+                end, total = _content_range(response.headers.get("Content-Range"))
+            if tail_bytes is not None or end is None or total is None or end + 1 >= total:
+                return
+            start = end + 1
 
     def _call(
         self,
@@ -440,6 +490,53 @@ class WesClient:
                 raise WesError(
                     f"the API answered {method} {path} with something that is not JSON"
                 ) from None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Hands redirects back (as ``HTTPError``) instead of following them with the headers."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+@contextlib.contextmanager
+def _open_location(
+    opener: urllib.request.OpenerDirector, request: urllib.request.Request, shown: str
+) -> Iterator[Any]:
+    """The response to a log URL's GET, following one redirect (to a presigned URL) without
+    the API's credentials; None for a range past the end (416). ``LocationError`` else."""
+    try:
+        try:
+            response = opener.open(request, timeout=60)
+        except urllib.error.HTTPError as exn:
+            location = exn.headers.get("Location") if exn.code in (301, 302, 303, 307) else None
+            exn.close()
+            if location is None:
+                raise
+            headers = {k: v for k, v in request.header_items() if k.lower() == "range"}
+            plain = urllib.request.Request(location, headers=headers)
+            response = urllib.request.build_opener(_NoRedirect()).open(plain, timeout=60)
+    except urllib.error.HTTPError as exn:
+        with contextlib.closing(exn):
+            data = exn.read()
+        if exn.code == 416:
+            yield None
+            return
+        message = _error_message(exn.code, data, exn.reason)
+        raise LocationError(f"cannot read {shown}: {message}") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exn:
+        reason = exn.reason if isinstance(exn, urllib.error.URLError) else exn
+        raise LocationError(f"cannot read {shown}: {_reason_text(reason)}") from None
+    with response:
+        yield response
+
+
+def _content_range(header: str | None) -> tuple[int | None, int | None]:
+    """(last byte, total size) of a ``Content-Range: bytes A-B/TOTAL`` header."""
+    match = re.fullmatch(r"\s*bytes\s+\d+-(\d+)/(\d+)\s*", header or "")
+    if not match:
+        return None, None
+    return int(match.group(1)), int(match.group(2))
 
 
 def _segment(value: str) -> str:
@@ -752,7 +849,8 @@ def _rewrite_inputs(
 
 
 def read_location(location: str, *, tail_bytes: int | None = None) -> bytes:
-    """The content at a location the API gave: a local path, ``file://`` or ``s3://``.
+    """The content at a location the API gave: an ``http(s)://`` URL (the API's log URLs), a
+    local path, ``file://`` or ``s3://``.
 
     With ``tail_bytes``, only that many bytes from the end (an S3 ranged read).
     """
@@ -766,6 +864,9 @@ def stream_location(
     parsed = urllib.parse.urlsplit(location)
     if parsed.scheme == "s3":
         yield from _stream_s3(parsed.netloc, parsed.path.lstrip("/"), tail_bytes, chunk_size)
+        return
+    if parsed.scheme in ("http", "https"):
+        yield from _stream_http(location, tail_bytes, chunk_size)
         return
     if parsed.scheme == "file":
         path = urllib.parse.unquote(parsed.path)
@@ -781,6 +882,23 @@ def stream_location(
                 yield chunk
     except OSError as exn:
         raise LocationError(f"cannot read {location}: {exn.strerror or exn}") from None
+
+
+def _stream_http(location: str, tail_bytes: int | None, chunk_size: int) -> Iterator[bytes]:
+    """A log URL: through the API's client (its credentials) when it is one of the API's
+    (``MINIWDL_FARGATE_API``), else a plain GET (a presigned URL)."""
+    try:
+        client = WesClient.from_environment()
+    except WesError as exn:
+        raise LocationError(f"cannot read {location}: {exn}") from None
+    if client is not None and client.owns(location):
+        yield from client.stream_url(location, tail_bytes=tail_bytes, chunk_size=chunk_size)
+        return
+    headers = {"Range": f"bytes=-{tail_bytes}"} if tail_bytes is not None else {}
+    request = urllib.request.Request(location, headers={"User-Agent": USER_AGENT, **headers})
+    with _open_location(urllib.request.build_opener(_NoRedirect()), request, location) as resp:
+        if resp is not None:
+            yield from iter(lambda: resp.read(chunk_size), b"")
 
 
 def _stream_s3(bucket: str, key: str, tail_bytes: int | None, chunk_size: int) -> Iterator[bytes]:

@@ -100,8 +100,17 @@ def test_a_run_through_the_api_completes_with_its_log_tasks_and_outputs(client: 
     assert log["outputs"]["hello.count"] == 2
     greetings = Path(log["outputs"]["hello.greetings"])
     assert greetings.read_text().splitlines() == ["Hello, Ada!", "Hello, Alan!"]
+    # the output's file through the API, relative to the run's results
+    relative = os.path.relpath(greetings, Path(log["outputs_location"]).parent)
+    served = client.http.get(f"{log['outputs_url']}?path={relative}")
+    assert served.status_code == 200 and served.body == greetings.read_bytes()
     assert log["run_log"]["exit_code"] == 0
-    assert Path(log["run_log"]["stderr"]).name == "workflow.log"
+    # stdout and stderr are URLs of the API (WES), serving the run's files
+    assert log["run_log"]["stderr"] == f"{BASE}/runs/{run_id}/logs/stderr"
+    workflow_log = client.http.get(log["run_log"]["stderr"])
+    assert workflow_log.status_code == 200 and b"workflow start" in workflow_log.body
+    tail = client.http.get(log["run_log"]["stderr"], headers={"Range": "bytes=-10"})
+    assert tail.status_code == 206 and tail.body == workflow_log.body[-10:]
     assert log["task_logs_url"].endswith(f"/runs/{run_id}/tasks")
     assert log["cost"]["vcpu_seconds"] > 0
     assert log["submitted_at"] <= log["run_log"]["start_time"] <= log["run_log"]["end_time"]
@@ -122,6 +131,9 @@ def test_a_run_through_the_api_completes_with_its_log_tasks_and_outputs(client: 
     assert all(t["exit_code"] == 0 and t["tags"]["state"] == "COMPLETE" for t in logs)
     one = client.http.get(f"{BASE}/runs/{run_id}/tasks/{logs[0]['id']}").json_body
     assert one == logs[0]
+    gather = next(t for t in logs if t["name"] == "call-gather")
+    assert gather["stdout"].startswith(f"{BASE}/runs/{run_id}/tasks/")
+    assert client.http.get(gather["stdout"]).status_code == 200
 
     runs = client.http.get(f"{BASE}/runs").json_body
     assert runs == {"runs": [{"run_id": run_id, "state": "COMPLETE"}], "next_page_token": ""}
