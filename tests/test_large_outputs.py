@@ -73,3 +73,21 @@ def test_a_run_with_3500_output_files_completes_with_a_small_record(tmp_path: Pa
     assert len(json.dumps(run.to_item())) < 100_000  # far under DynamoDB's 400 KB
     shown = local.cli("outputs", run.run_id)
     assert shown.code == 0 and len(shown.json()["many_files.files"]) == 3500
+
+
+def test_the_run_log_serves_outputs_too_large_for_the_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib import api
+    from chalicelib.deployment import submitter_from_environment
+
+    monkeypatch.setenv("MINIWDL_FARGATE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MINIWDL_FARGATE_TABLE", raising=False)
+    submitter = submitter_from_environment()
+    large = {"w.files": [f"/results/file-{i}.txt" for i in range(5000)]}
+    location = submitter.objects.put_bytes(
+        result_key("run-1", OUTPUTS_OBJECT), json.dumps(large).encode()
+    )
+    submitter.plane.store.create_run(_run(outputs_record(large, location, "dir")))
+    log = api.run_log(submitter, "run-1", "http://127.0.0.1:8080/ga4gh/wes/v1")
+    assert log["outputs"] == large and log["outputs_location"] == location
