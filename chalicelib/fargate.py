@@ -18,9 +18,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
 from .ecs_events import ENV_LOG_STREAM, started_by
 from .launcher import LaunchError, TaskSpec
 
@@ -280,6 +277,7 @@ def new_ecs_client(region: str, max_attempts: int = 20) -> Any:
     """An ECS client whose throttled calls botocore retries with backoff and jitter (standard
     mode: exponential, capped at 20 s a wait; 20 attempts ride out minutes of throttling)."""
     import boto3
+    from botocore.config import Config
 
     retry = Config(
         retries={"mode": "standard", "total_max_attempts": max_attempts}, max_pool_connections=64
@@ -394,6 +392,9 @@ class EcsLauncher:
         self._definitions_lock = threading.Lock()
 
     def run_task(self, spec: TaskSpec) -> str:
+        # botocore only here: the local mode imports this module for its prices and sizes
+        from botocore.exceptions import BotoCoreError, ClientError
+
         container = spec.container_name if spec.task_definition else self.config.container_name
         try:
             definition = spec.task_definition or self.task_definition_arn(spec.image)
