@@ -69,6 +69,8 @@ def _host_limits() -> dict[str, int]:
 class LocalContainer(SharedFilesystemContainer):
     """Runs each task attempt as a host process in the task's working directory."""
 
+    FINALIZE_IN_CONTAINER = False  # the orchestrator is on the same host: no process for it
+
     _runtime: ClassVar[_Runtime | None] = None
     _limits: ClassVar[dict[str, int] | None] = None
     _init_lock: ClassVar[threading.Lock] = threading.Lock()

@@ -16,6 +16,7 @@ import os
 import shlex
 import stat
 from collections.abc import Callable
+from typing import ClassVar
 
 from WDL._util import NOTICE_LEVEL
 from WDL._util import StructuredLogMessage as _
@@ -26,7 +27,7 @@ from WDL.runtime.task_container import TaskContainer
 
 from . import ecs_events
 from .launcher import Launcher, TaskSpec
-from .placement import WRITE_BITS, Placer, finalize_script
+from .placement import WRITE_BITS, Placer, finalize_script, make_outputs_read_only
 from .records import TaskRecord
 from .states import State
 from .task_watcher import TaskWatcher, WatchError
@@ -34,6 +35,10 @@ from .task_watcher import TaskWatcher, WatchError
 
 class SharedFilesystemContainer(TaskContainer):
     """``TaskContainer`` whose container paths equal host paths."""
+
+    # Whether the task's own container makes its files read-only when it ends (worth it where
+    # the orchestrator would reach them over the network); else the orchestrator does.
+    FINALIZE_IN_CONTAINER: ClassVar[bool] = True
 
     def __init__(self, cfg: config.Loader, run_id: str, host_dir: str) -> None:
         super().__init__(cfg, run_id, host_dir)
@@ -71,8 +76,10 @@ class SharedFilesystemContainer(TaskContainer):
 
     def attempt_command(self, logger: logging.Logger, command: str) -> list[str]:
         """Prepare an attempt: inputs in place, the command script written (exporting the task's
-        environment), and the argv that runs it with stdout/stderr captured to files and, once
-        it ends, makes what it created read-only (its exit status unchanged)."""
+        environment), and the argv that runs it with stdout/stderr captured to files. In a
+        container (``FINALIZE_IN_CONTAINER``), the argv also makes what the task created
+        read-only once it ends (its exit status unchanged); otherwise ``launch_and_wait``
+        does that here."""
         self.copy_input_files(logger)
         script = os.path.join(self.host_dir, "command")
         with open(script, "w", encoding="utf-8") as out:
@@ -81,13 +88,17 @@ class SharedFilesystemContainer(TaskContainer):
             out.write(command)
         shell = self.cfg.get("task_runtime", "command_shell")
         work, stdout, stderr = self.host_work_dir(), self.host_stdout_txt(), self.host_stderr_txt()
+        streams = f">> {shlex.quote(stdout)} 2>> {shlex.quote(stderr)}"
+        if not self.FINALIZE_IN_CONTAINER:
+            run = f"cd {shlex.quote(work)} && exec {shell} {shlex.quote(script)} {streams}"
+            return ["/bin/sh", "-c", run]
         # The wrapper waits for the command, passing SIGTERM on (on Fargate only the
         # container's first process gets it) and never dying of it itself, so a command that
         # traps SIGTERM gets its grace period; then it makes the task's files read-only.
         wrapper = (
             f"cd {shlex.quote(work)} || exit 125; trap 'kill -TERM $pid 2>/dev/null' TERM;"
-            f" {shell} {shlex.quote(script)} >> {shlex.quote(stdout)} 2>> {shlex.quote(stderr)}"
-            " & pid=$!; while :; do wait $pid; rc=$?; kill -0 $pid 2>/dev/null || break; done;"
+            f" {shell} {shlex.quote(script)} {streams} & pid=$!;"
+            " while :; do wait $pid; rc=$?; kill -0 $pid 2>/dev/null || break; done;"
             f" {finalize_script(work, [stdout, stderr])}; exit $rc"
         )
         return ["/bin/sh", "-c", wrapper]
@@ -124,6 +135,10 @@ class SharedFilesystemContainer(TaskContainer):
                 watcher.wait(task_id, task_arn=task_arn, timeout=stop_wait_seconds)
                 raise Terminated()
             poll_stderr()
+        if not self.FINALIZE_IN_CONTAINER:
+            make_outputs_read_only(
+                self.host_work_dir(), [self.host_stdout_txt(), self.host_stderr_txt()]
+            )
         logger.info(
             _(
                 "task container stopped",

@@ -91,6 +91,21 @@ def make_read_only(path: str) -> None:
         os.chmod(path, stat.S_IMODE(mode) & ~WRITE_BITS)
 
 
+def make_outputs_read_only(work_dir: str, streams: list[str]) -> None:
+    """Make what a finished task created read-only: every regular file under ``work_dir`` (not
+    its placed inputs) and its ``streams``. Where the task ran on this host; a container does
+    the same itself (``finalize_script``), sparing the orchestrator a walk over NFS."""
+    for parent, dirs, files in os.walk(work_dir):
+        if parent == work_dir and "_miniwdl_inputs" in dirs:
+            dirs.remove("_miniwdl_inputs")
+        for name in files:
+            with contextlib.suppress(FileNotFoundError):
+                make_read_only(os.path.join(parent, name))
+    for stream in streams:
+        with contextlib.suppress(FileNotFoundError):
+            make_read_only(stream)
+
+
 def finalize_script(work_dir: str, streams: list[str]) -> str:
     """POSIX shell that, run in the task's container after its command, makes what the task
     created read-only: every regular file under ``work_dir`` (not its placed inputs) and its
