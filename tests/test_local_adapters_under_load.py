@@ -70,3 +70,24 @@ def test_a_long_write_does_not_block_readers(tmp_path: Path) -> None:
     thread.join(3)
     writer.execute("COMMIT")
     assert read and read[0] < 2, "a reader waited for the writer"
+
+
+def _publish_one(path: str) -> None:
+    JsonLinesNotifier(path).publish([Notification("WDL Run State Change", {"n": 1})])
+
+
+def test_a_publisher_waits_for_whoever_holds_the_file(tmp_path: Path) -> None:
+    """The lock is the file's protocol: a reader (or a filesystem whose appends are not atomic,
+    like NFS) holding it sees no half-written batch, because publishers wait for it."""
+    import fcntl
+
+    path = tmp_path / "notifications.jsonl"
+    path.touch()
+    with open(path, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        publisher = multiprocessing.Process(target=_publish_one, args=(str(path),))
+        publisher.start()
+        publisher.join(0.5)
+        assert publisher.is_alive() and path.read_text() == ""
+    publisher.join(10)
+    assert publisher.exitcode == 0 and json.loads(path.read_text())["detail"] == {"n": 1}
