@@ -33,6 +33,7 @@ from .records import JSON, TaskRecord, utc_now
 from .states import State, is_terminal
 from .status import ControlPlane, change_run, stop_run_tasks
 from .transitions import mark_started, report_outcome
+from .wdl_parser_cache import use_cached_wdl_parser
 
 log = logging.getLogger("miniwdl-fargate.orchestrator")
 
@@ -288,6 +289,7 @@ def _run_miniwdl(argv: list[str], env: Mapping[str, str], cwd: str) -> int:
     """``miniwdl run`` in this process (its logging, signal handling and error JSON)."""
     from WDL import CLI as wdl_cli
 
+    use_cached_wdl_parser()
     os.environ.update(env)
     os.chdir(cwd)
     log.info("miniwdl %s", " ".join(argv))

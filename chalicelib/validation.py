@@ -27,6 +27,7 @@ from WDL import Zip as wdl_zip
 from WDL.runtime import config as wdl_config
 from WDL.runtime import download as wdl_download
 
+from .wdl_parser_cache import use_cached_wdl_parser
 from .wes import RunRequest, is_url
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,7 @@ def _confined_reader(
 
 
 def _load(path: str, shown: str, read_source: Callable[..., Awaitable[Any]] | None = None) -> Any:
+    use_cached_wdl_parser()
     try:
         return WDL.load(path, read_source=read_source)
     except (wdl_error.SyntaxError, wdl_error.ValidationError) as exn:
