@@ -1,0 +1,9 @@
+version 1.1
+
+task bash_comment {
+  # String greeting = "hello"
+
+  command <<<
+  # printf "~{greeting} John!"
+  >>>
+}

@@ -1,0 +1,25 @@
+version 1.1
+
+task test {
+  input {
+    Int i
+  }
+  String s = "hello"
+  command <<< ... >>>
+  output {
+    String out = "goodbye"
+  }
+}
+
+workflow private_declaration_fail {
+  call test {
+    input:
+      i = 1,         # this is fine - "i" is in the input section
+      s = "goodbye"  # error! "s" is private
+  }
+
+  output {
+    String out = test.out # this is fine - "out" is in the output section
+    String s = test.s # error! "s" is private
+  }
+}

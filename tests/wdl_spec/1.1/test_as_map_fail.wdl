@@ -1,0 +1,6 @@
+version 1.1
+
+workflow test_as_map_fail {
+  # this fails with an error - the "a" key is duplicated
+  Boolean bad = as_map([("a", 1), ("a", 2)])
+}

@@ -1,0 +1,15 @@
+version 1.1
+
+task test_gpu {
+  command <<<
+  lspci -nn | grep ' \[03..\]: ' | wc -l
+  >>>
+
+  output {
+    Boolean at_least_one_gpu = read_int(stdout()) >= 1
+  }
+
+  runtime {
+    gpu: true
+  }
+}

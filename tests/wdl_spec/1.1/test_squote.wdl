@@ -1,0 +1,11 @@
+version 1.1
+
+workflow test_squote {
+  Array[String] env1 = ["key1=value1", "key2=value2", "key3=value3"]
+  Array[Int] env2 = [1, 2, 3]
+
+  output {
+    Array[String] env1_quoted =  squote(env1)
+    Array[String] env2_quoted = squote(env2)
+  }
+}

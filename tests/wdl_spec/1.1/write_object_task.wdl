@@ -1,0 +1,15 @@
+version 1.1
+
+task write_object {
+  input {
+    Object obj
+  }
+
+  command <<<
+    cut -f 1 ~{write_object(obj)}
+  >>>
+
+  output {
+    Array[String] results = read_lines(stdout())
+  }
+}

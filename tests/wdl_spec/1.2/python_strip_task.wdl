@@ -1,0 +1,24 @@
+version 1.2
+
+task python_strip {
+  input {
+    File infile
+  }
+
+  command<<<
+    python <<CODE
+    with open("~{infile}") as fp:
+      for line in fp:
+        if not line.startswith('#'):
+          print(line.strip())
+    CODE
+  >>>
+
+  output {
+    Array[String] lines = read_lines(stdout())
+  }
+
+  requirements {
+    container: "python:latest"
+  }
+}

@@ -1,0 +1,11 @@
+version 1.2
+
+task read_int {
+  command <<<
+  printf "  1  \n" > int_file
+  >>>
+
+  output {
+    Int i = read_int("int_file")
+  }
+}
