@@ -16,6 +16,9 @@ from chalicelib.records import RunRecord, utc_now
 from chalicelib.sqlite_store import SqliteStore
 from chalicelib.states import State
 
+# Fresh interpreters: forking pytest while other tests' threads hold locks can hang the child.
+SPAWN = multiprocessing.get_context("spawn")
+
 
 def _publish_many(path: str, writer: int) -> None:
     notifier = JsonLinesNotifier(path)
@@ -28,11 +31,11 @@ def _publish_many(path: str, writer: int) -> None:
 
 def test_lines_stay_whole_when_processes_publish_at_once(tmp_path: Path) -> None:
     path = str(tmp_path / "notifications.jsonl")
-    writers = [multiprocessing.Process(target=_publish_many, args=(path, w)) for w in range(4)]
+    writers = [SPAWN.Process(target=_publish_many, args=(path, w)) for w in range(4)]
     for process in writers:
         process.start()
     for process in writers:
-        process.join(60)
+        process.join(120)
         assert process.exitcode == 0
     lines = Path(path).read_text().splitlines()
     assert len(lines) == 160
@@ -85,9 +88,9 @@ def test_a_publisher_waits_for_whoever_holds_the_file(tmp_path: Path) -> None:
     path.touch()
     with open(path, "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        publisher = multiprocessing.Process(target=_publish_one, args=(str(path),))
+        publisher = SPAWN.Process(target=_publish_one, args=(str(path),))
         publisher.start()
-        publisher.join(0.5)
+        publisher.join(3)  # time for a fresh interpreter to start and reach the lock
         assert publisher.is_alive() and path.read_text() == ""
-    publisher.join(10)
+    publisher.join(30)
     assert publisher.exitcode == 0 and json.loads(path.read_text())["detail"] == {"n": 1}
