@@ -7,36 +7,28 @@ there.
 
     python bench/run.py [SCENARIO ...]   the named scenarios (default: all, in SCENARIOS order)
 
-Scenarios: local_scatter, fargate_scatter, the control plane's (``bench/control_plane.py``):
-submit, events, cold_import, package_size, and input_placement (``bench/placement.py``).
+Scenarios: local_scatter and local_one_task (``bench/local_mode.py``), fargate_scatter, the
+control plane's (``bench/control_plane.py``): submit, events, cold_import, package_size, and
+input_placement (``bench/placement.py``). Each result carries ``machine``: the CPU count, the
+load averages and how busy the machine was just before it ran (``bench/machine.py``); a result
+taken on a busy machine says ``"loaded": true``.
 
     BENCH_SCENARIOS  scenarios to run when none are named (comma- or space-separated)
     BENCH_TASKS      tasks per scatter (default 200)
-    BENCH_REPS       timed repetitions per command (default 5)
+    BENCH_REPS       timed repetitions per command (default 5; twice that for one task)
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 BIN_DIR = os.path.dirname(sys.executable)  # the CLIs are installed beside this Python
-MINIWDL_FARGATE = os.path.join(BIN_DIR, "miniwdl-fargate")
-MINIWDL = os.path.join(BIN_DIR, "miniwdl")
-SCATTER_WDL = os.path.join(BENCH_DIR, "scatter.wdl")
-SCATTER_OUTPUT = "many.out"  # workflow `many`, output `out`
-LOCAL_TARGET_RATIO = 1.3  # miniwdl-fargate's local mode may cost at most 30% over plain miniwdl
-
 Result = dict[str, Any]
 
 
@@ -52,97 +44,20 @@ def _note(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
-@contextmanager
-def _temp_dir(prefix: str) -> Iterator[str]:
-    """A fresh directory, removed afterwards (runs write hundreds of files into it)."""
-    path = tempfile.mkdtemp(prefix=prefix)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _timed(argv: list[str], env: dict[str, str]) -> tuple[float, int, str, str]:
-    """Run ``argv`` to completion; its wall-clock seconds, exit code, stdout and stderr."""
-    started = time.perf_counter()
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    return time.perf_counter() - started, proc.returncode, proc.stdout, proc.stderr
-
-
-def _scatter_error(code: int, stdout: str, stderr: str, tasks: int) -> str | None:
-    """Why a scatter run failed, or None: exit code 0 and ``tasks`` values in its outputs JSON.
-
-    Both CLIs print ``{"outputs": {...}, ...}`` on stdout.
-    """
-    if code != 0:
-        tail = "\n".join(stderr.strip().splitlines()[-10:])
-        return f"exit code {code}\n{tail}"
-    try:
-        values = json.loads(stdout)["outputs"][SCATTER_OUTPUT]
-    except (ValueError, KeyError, TypeError) as exn:
-        return f"no {SCATTER_OUTPUT} in the outputs ({exn!r}): {stdout[:500]!r}"
-    if not isinstance(values, list) or len(values) != tasks:
-        return f"{SCATTER_OUTPUT} should have {tasks} elements: {str(values)[:200]}"
-    return None
-
-
-def _run_miniwdl_fargate(tasks: int) -> tuple[float, str | None]:
-    """``miniwdl-fargate run`` (local mode, full control plane) in a throwaway home."""
-    with _temp_dir("bench-mwf-home-") as home:
-        env = {**os.environ, "MINIWDL_FARGATE_HOME": home}
-        argv = [MINIWDL_FARGATE, "run", SCATTER_WDL, f"n={tasks}"]
-        seconds, code, out, err = _timed(argv, env)
-    return seconds, _scatter_error(code, out, err, tasks)
-
-
-def _run_plain_miniwdl(tasks: int) -> tuple[float, str | None]:
-    """``miniwdl run`` with the same ``local`` container backend but no control plane."""
-    with _temp_dir("bench-miniwdl-") as run_dir:
-        env = {**os.environ, "MINIWDL__SCHEDULER__CONTAINER_BACKEND": "local"}
-        argv = [MINIWDL, "run", SCATTER_WDL, f"n={tasks}", "--dir", run_dir]
-        seconds, code, out, err = _timed(argv, env)
-    return seconds, _scatter_error(code, out, err, tasks)
-
-
 def local_scatter() -> Result:
-    """A trivial scatter through the local mode versus plain miniwdl: the control plane's cost.
+    """A trivial scatter through the local mode versus plain miniwdl (``bench/local_mode.py``):
+    the control plane's per-task cost; target at most 1.1x."""
+    from local_mode import local_scatter as measure
 
-    One untimed warm-up of each (first runs compile bytecode), then timed repetitions
-    interleaved a, b, a, b, ... so both commands see the same machine noise; medians reported.
-    """
-    tasks = _env_int("BENCH_TASKS", 200)
-    reps = _env_int("BENCH_REPS", 5)
-    commands: dict[str, Callable[[int], tuple[float, str | None]]] = {
-        "miniwdl_fargate": _run_miniwdl_fargate,
-        "plain_miniwdl": _run_plain_miniwdl,
-    }
-    runs: dict[str, list[float]] = {name: [] for name in commands}
-    failures = 0
-    for rep in range(reps + 1):
-        label = "warm-up" if rep == 0 else f"repetition {rep}/{reps}"
-        for name, command in commands.items():
-            seconds, error = command(tasks)
-            _note(f"local_scatter {label} {name}: {seconds:.2f}s{' FAILED' if error else ''}")
-            if error:
-                failures += 1
-                _note(f"  {error}")
-            elif rep > 0:
-                runs[name].append(round(seconds, 3))
-    medians = {name: statistics.median(times) if times else None for name, times in runs.items()}
-    a, b = medians["miniwdl_fargate"], medians["plain_miniwdl"]
-    ratio = round(a / b, 3) if a is not None and b else None
-    return {
-        "scenario": "local_scatter",
-        "tasks": tasks,
-        "repetitions": reps,
-        "miniwdl_fargate_run_s": a,
-        "plain_miniwdl_run_s": b,
-        "ratio": ratio,
-        "target_ratio": LOCAL_TARGET_RATIO,
-        "meets_target": ratio is not None and ratio <= LOCAL_TARGET_RATIO,
-        "runs_s": runs,
-        "failures": failures,
-    }
+    return measure(BIN_DIR, _env_int("BENCH_TASKS", 200), _env_int("BENCH_REPS", 5))
+
+
+def local_one_task() -> Result:
+    """A one-task workflow through the local mode versus plain miniwdl: a run's fixed cost;
+    target at most 0.25 s more."""
+    from local_mode import local_one_task as measure
+
+    return measure(BIN_DIR, _env_int("BENCH_REPS", 5) * 2)
 
 
 def fargate_scatter() -> Result:
@@ -224,6 +139,7 @@ def package_size() -> Result:
 
 SCENARIOS: list[Callable[[], Result]] = [
     local_scatter,
+    local_one_task,
     fargate_scatter,
     submit,
     events,
@@ -251,8 +167,15 @@ def _selected(names: list[str]) -> list[Callable[[], Result]]:
 def main(argv: list[str]) -> int:
     """Run the selected scenarios, print each one's JSON line; 1 if any run failed."""
     failed = False
+    sys.path.insert(0, BENCH_DIR)
+    from machine import conditions
+
     for scenario in _selected(argv):
+        machine = conditions()
         result = scenario()
+        result["machine"] = machine
+        if machine["loaded"]:
+            _note(f"{scenario.__name__}: the machine was busy before it ran: {machine}")
         print(json.dumps(result), flush=True)
         failed = failed or bool(result.get("failures"))
     return 1 if failed else 0

@@ -1,15 +1,17 @@
 version 1.0
 
 # Benchmark workload: `n` trivial tasks in one scatter, so the time measured is per-task
-# overhead (scheduling, launching, bookkeeping), not work.
+# overhead (scheduling, launching, bookkeeping), not work. `nonce` is fresh for every run: no
+# call-cache hit can make it fast.
 
 workflow many {
   input {
     Int n = 200
+    String nonce = ""
   }
 
   scatter (i in range(n)) {
-    call echo_int { input: i = i }
+    call echo_int { input: i = i, nonce = nonce }
   }
 
   output {
@@ -20,10 +22,11 @@ workflow many {
 task echo_int {
   input {
     Int i
+    String nonce
   }
 
   command <<<
-    echo ~{i}
+    echo ~{i} # ~{nonce}
   >>>
 
   output {
