@@ -18,14 +18,16 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import psutil
 
 # How often a waiter looks again for room freed by another process (this process's own
 # releases wake it at once).
 RECHECK_SECONDS = 0.2
+
+T = TypeVar("T")
 
 
 def fits(
@@ -44,7 +46,10 @@ class HostResources:
         self.cpu = cpu
         self.memory_bytes = memory_bytes
         self.ledger = ledger
-        self._entries: dict[str, dict[str, Any]] = {}  # this process's, without a ledger
+        # The reservations as this process last saw them: all of them without a ledger; with
+        # one, its content at this process's last read or write.
+        self._view: dict[str, dict[str, Any]] = {}
+        self._polling = False  # whether a waiter re-reads the ledger for others' releases
         self._cv = threading.Condition()
 
     @contextlib.contextmanager
@@ -58,48 +63,92 @@ class HostResources:
         started = time.monotonic()
         with self._cv:
             while not self._try_add(key, entry):
-                self._cv.wait(RECHECK_SECONDS if self.ledger else None)
+                self._wait_for_room()
+            if self.ledger is not None:
+                self._cv.notify()  # if this was the poller, another waiter takes its turn
         try:
             yield time.monotonic() - started
         finally:
             with self._cv:
-                self._remove(key)
+                self._transaction(lambda entries: entries.pop(key, None))
                 self._cv.notify_all()
 
     def _try_add(self, key: str, entry: dict[str, Any]) -> bool:
-        with self._entries_of_host() as entries:
-            if not fits(entries, entry["cpu"], entry["memory"], (self.cpu, self.memory_bytes)):
+        limits = (self.cpu, self.memory_bytes)
+        if not fits(self._view, entry["cpu"], entry["memory"], limits):
+            return False  # not even by this process's last view: no need to read the ledger
+
+        def add(entries: dict[str, dict[str, Any]]) -> bool:
+            if not fits(entries, entry["cpu"], entry["memory"], limits):
                 return False
             entries[key] = entry
             return True
 
-    def _remove(self, key: str) -> None:
-        with self._entries_of_host() as entries:
-            entries.pop(key, None)
+        return self._transaction(add)
 
-    @contextlib.contextmanager
-    def _entries_of_host(self) -> Iterator[dict[str, dict[str, Any]]]:
-        """The reservations to check and change: this process's, or the ledger's under an
-        exclusive lock (entries of dead processes dropped), written back afterwards."""
-        if self.ledger is None:
-            yield self._entries
+    def _wait_for_room(self) -> None:
+        """Wait (``_cv`` held) until room may have been freed. This process's releases wake
+        every waiter; another process's are found by one waiter at a time, which re-reads the
+        ledger every ``RECHECK_SECONDS`` (every waiter doing so would cost hundreds of file
+        transactions a second while a big scatter waits)."""
+        if self.ledger is None or self._polling:
+            self._cv.wait()
             return
+        self._polling = True
+        try:
+            self._cv.wait(RECHECK_SECONDS)
+        finally:
+            self._polling = False
+        seen = self._view
+        self._transaction(lambda entries: None)
+        if self._view != seen:
+            self._cv.notify_all()
+
+    def _transaction(self, change: Callable[[dict[str, dict[str, Any]]], T]) -> T:
+        """Apply ``change`` to the reservations (the ledger's under an exclusive lock, entries of
+        dead processes dropped, written back if changed); the view follows."""
+        if self.ledger is None:
+            return change(self._view)
         os.makedirs(os.path.dirname(self.ledger), exist_ok=True)
-        with open(self.ledger, "a+", encoding="utf-8") as f:
+        fd = os.open(self.ledger, os.O_RDWR | os.O_CREAT, 0o644)
+        with os.fdopen(fd, "r+", encoding="utf-8") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
-            f.seek(0)
+            text = f.read()
             try:
-                loaded = json.loads(f.read() or "{}")
+                loaded = json.loads(text or "{}")
             except json.JSONDecodeError:
                 loaded = {}
-            entries = {k: e for k, e in loaded.items() if _running(e)}
-            yield entries
-            f.seek(0)
-            f.truncate()
-            f.write(json.dumps(entries))
+            entries = _of_running_processes(loaded if isinstance(loaded, dict) else {})
+            result = change(entries)
+            new_text = json.dumps(entries)
+            if new_text != text:
+                # Rewritten in place, then cut to length: truncating to nothing first would have
+                # the filesystem free and allocate the file's block every time.
+                f.seek(0)
+                f.write(new_text)
+                f.truncate()
+            self._view = entries
+            return result
+
+
+def _of_running_processes(entries: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The ledger's entries whose process still runs, each process looked at once."""
+    alive: dict[tuple[Any, Any], bool] = {}
+    kept = {}
+    for key, entry in entries.items():
+        process = (entry.get("pid"), entry.get("started")) if isinstance(entry, dict) else None
+        if process is None:
+            continue
+        if process not in alive:
+            alive[process] = _running(entry)
+        if alive[process]:
+            kept[key] = entry
+    return kept
 
 
 def _running(entry: dict[str, Any]) -> bool:
+    if entry.get("pid") == os.getpid() and entry.get("started") == _own_start():
+        return True
     try:
         process = psutil.Process(int(entry["pid"]))
         return abs(float(process.create_time()) - float(entry["started"])) < 0.01

@@ -48,6 +48,76 @@ def test_a_dead_process_holds_nothing(tmp_path: Path) -> None:
         assert waited < 0.2
 
 
+def test_many_waiters_do_not_each_poll_the_ledger(tmp_path: Path) -> None:
+    """A big scatter waits with hundreds of attempts: one of them at a time re-reads the ledger
+    for other processes' releases, and a release here wakes only those that may fit."""
+    ledger = str(tmp_path / "resources.json")
+    resources = HostResources(1, 100, ledger)
+    transactions = []
+    real = resources._transaction
+
+    def counted(change):  # type: ignore[no-untyped-def]
+        transactions.append(time.monotonic())
+        return real(change)
+
+    resources._transaction = counted  # type: ignore[method-assign]
+    order: list[int] = []
+
+    def attempt(i: int) -> None:
+        with resources.reserve(1, 1):
+            order.append(i)
+            time.sleep(0.05)
+
+    first = threading.Thread(target=attempt, args=(-1,))
+    first.start()
+    time.sleep(0.02)
+    waiters = [threading.Thread(target=attempt, args=(i,)) for i in range(40)]
+    for thread in waiters:
+        thread.start()
+    for thread in [first, *waiters]:
+        thread.join(30)
+    assert sorted(order) == list(range(-1, 40))
+    # about 3 per attempt (its add, its release, and a poll now and then), not one per waiter
+    # per release or per tenth of a second
+    assert len(transactions) < 41 * 4, len(transactions)
+    assert json.loads(Path(ledger).read_text()) == {}
+
+
+def test_a_waiter_sees_room_freed_by_another_process(tmp_path: Path) -> None:
+    ledger = tmp_path / "resources.json"
+    other = {"x": {"pid": os.getppid(), "started": 0.0, "cpu": 1, "memory": 1}}
+    ledger.write_text(json.dumps(other))  # a live process's entry? its start time says not
+    resources = HostResources(1, 100, str(ledger))
+    with resources.reserve(1, 1) as waited:
+        assert waited < 0.5
+    blocker = HostResources(1, 100, str(ledger))
+    released = threading.Event()
+
+    def hold() -> None:
+        with blocker.reserve(1, 1):
+            released.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    time.sleep(0.1)
+    waits: list[float] = []
+
+    def wait() -> None:
+        with resources.reserve(1, 1) as waited:
+            waits.append(waited)
+
+    waiters = [threading.Thread(target=wait) for _ in range(3)]
+    for thread in waiters:
+        thread.start()
+    time.sleep(0.5)
+    assert waits == []
+    released.set()  # freed by "another process" (another HostResources): found by polling
+    for thread in waiters:
+        thread.join(10)
+    holder.join()
+    assert len(waits) == 3
+
+
 @pytest.mark.e2e
 def test_two_runs_at_once_never_exceed_the_host(tmp_path: Path) -> None:
     local = LocalMode(tmp_path)
