@@ -58,6 +58,7 @@ from .fargate import (
 )
 from .launcher import LaunchError, TaskSpec
 from .local_mode import LocalHome
+from .miniwdl_plugins import remember_plugin_entry_points
 from .notifications import JsonLinesNotifier
 from .records import TaskRecord, utc_now
 from .sqlite_store import SqliteStore
@@ -313,6 +314,7 @@ class FargateContainer(SharedFilesystemContainer):
 
     @classmethod
     def global_init(cls, cfg: config.Loader, logger: logging.Logger) -> None:
+        remember_plugin_entry_points()
         with cls._init_lock:
             settings = FargateSettings.from_config(cfg)
             efs.check_mounted(settings.efs_mountpoint, settings.mounts_file)

@@ -43,6 +43,7 @@ from .launcher import TaskSpec
 from .local_launcher import DEFAULT_STOP_GRACE_SECONDS, LocalLauncher
 from .local_mode import LocalHome
 from .memory_store import MemoryStore
+from .miniwdl_plugins import remember_plugin_entry_points
 from .notifications import LogNotifier
 from .status import ControlPlane, handle_ecs_event
 from .task_watcher import TaskWatcher
@@ -78,6 +79,7 @@ class LocalContainer(SharedFilesystemContainer):
 
     @classmethod
     def global_init(cls, cfg: config.Loader, logger: logging.Logger) -> None:
+        remember_plugin_entry_points()
         with cls._init_lock:
             limits = cls.detect_resource_limits(cfg, logger)
             grace = _cfg_float(cfg, "stop_grace_seconds", DEFAULT_STOP_GRACE_SECONDS)

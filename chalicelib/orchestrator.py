@@ -27,6 +27,7 @@ from WDL import Zip as wdl_zip
 from . import efs
 from .cost import tasks_cost
 from .launcher import ENV_TASK_ARN
+from .miniwdl_plugins import remember_plugin_entry_points
 from .objects import ObjectStore, result_key
 from .outputs import OUTPUTS_OBJECT, output_types, outputs_record, publish_outputs
 from .records import JSON, TaskRecord, utc_now
@@ -290,6 +291,7 @@ def _run_miniwdl(argv: list[str], env: Mapping[str, str], cwd: str) -> int:
     from WDL import CLI as wdl_cli
 
     use_cached_wdl_parser()
+    remember_plugin_entry_points()
     os.environ.update(env)
     os.chdir(cwd)
     log.info("miniwdl %s", " ".join(argv))
