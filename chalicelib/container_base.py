@@ -202,21 +202,32 @@ def _keep_read_only_files() -> None:
     containers that run as another user. Here that would undo what keeps inputs intact: a
     task's outputs are made read-only when it ends, and its placed inputs are hard links that
     share their inode (and so their mode) with the upstream file. miniwdl offers no setting for
-    this, so its function is wrapped, once, when one of these backends is first used.
+    this, so its function is replaced, once, when one of these backends is first used.
     """
-    original = wdl_task.chmod_R_plus  # type: ignore[attr-defined]
 
     def chmod_writable_only(path: str, file_bits: int = 0, dir_bits: int = 0) -> None:
+        # One walk, symlinks never followed nor changed (as miniwdl's), and no chmod where the
+        # bits are already there.
+        def add(entry: str, mode: int, bits: int) -> None:
+            if bits and stat.S_IMODE(mode) | bits != stat.S_IMODE(mode):
+                os.chmod(entry, stat.S_IMODE(mode) | bits)
+
+        def visit(entry: str) -> None:
+            mode = os.lstat(entry).st_mode
+            if stat.S_ISDIR(mode):
+                add(entry, mode, dir_bits)
+            elif stat.S_ISREG(mode) and mode & WRITE_BITS:
+                add(entry, mode, file_bits)
+
+        visit(path)
         if not os.path.isdir(path) or os.path.islink(path):
-            if not os.path.islink(path) and os.stat(path).st_mode & WRITE_BITS:
-                original(path, file_bits, dir_bits)
             return
-        original(path, 0, dir_bits)
-        for parent, _dirs, files in os.walk(path, followlinks=False):
-            for name in files:
-                file = os.path.join(parent, name)
-                mode = os.lstat(file).st_mode
-                if stat.S_ISREG(mode) and mode & WRITE_BITS:
-                    os.chmod(file, stat.S_IMODE(mode) | file_bits)
+        for parent, dirs, files in os.walk(path, onerror=_raise, followlinks=False):
+            for name in (*dirs, *files):
+                visit(os.path.join(parent, name))
 
     wdl_task.chmod_R_plus = chmod_writable_only  # type: ignore[attr-defined]
+
+
+def _raise(error: OSError) -> None:
+    raise error
