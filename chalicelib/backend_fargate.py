@@ -293,6 +293,9 @@ class EcsTaskSource:
         time.sleep(timeout)
         return seen + 1
 
+    def ended_since(self, seen: int) -> None:
+        return None
+
 
 def record_from_description(task: Mapping[str, Any]) -> TaskRecord | None:
     """The task record a DescribeTasks description implies (pure)."""

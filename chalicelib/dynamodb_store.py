@@ -180,7 +180,7 @@ class DynamoDbStore:
                 self._task_item(task), "revision = :expected", {":expected": _n(expected_revision)}
             )
         if written and is_terminal(task.state):
-            self._changes.bump()
+            self._changes.bump(task.task_id)
         return written
 
     def list_tasks(self, run_id: str) -> list[TaskRecord]:
@@ -205,6 +205,9 @@ class DynamoDbStore:
         # On AWS task records are written by the status Lambda, so this mostly waits out the
         # timeout; task ends written by this process still wake waiters at once.
         return self._changes.wait(seen, timeout)
+
+    def ended_since(self, seen: int) -> list[str] | None:
+        return self._changes.ended_since(seen)
 
     # items
 

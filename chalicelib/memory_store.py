@@ -33,6 +33,9 @@ class MemoryStore:
     def wait_for_change(self, seen: int, timeout: float) -> int:
         return self._changes.wait(seen, timeout)
 
+    def ended_since(self, seen: int) -> list[str] | None:
+        return self._changes.ended_since(seen)
+
     def create_run(self, run: RunRecord) -> None:
         with self._lock:
             if run.run_id in self._runs:
@@ -86,7 +89,7 @@ class MemoryStore:
                 return False
             self._tasks[task.task_id] = task
         if is_terminal(task.state):
-            self._changes.bump()
+            self._changes.bump(task.task_id)
         return True
 
     def list_tasks(self, run_id: str) -> list[TaskRecord]:

@@ -63,16 +63,20 @@ class SqliteStore:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
-    def _change(self, sql: str, params: tuple[object, ...], *, task_end: bool = False) -> bool:
-        """Run one write; True if it changed a row. A ``task_end`` wakes waiters."""
+    def _change(self, sql: str, params: tuple[object, ...], *, ended: str = "") -> bool:
+        """Run one write; True if it changed a row. Writing the end of task ``ended`` wakes
+        waiters."""
         with self._lock:
             changed = self._conn.execute(sql, params).rowcount == 1
-        if changed and task_end:
-            self._changes.bump()
+        if changed and ended:
+            self._changes.bump(ended)
         return changed
 
     def wait_for_change(self, seen: int, timeout: float) -> int:
         return self._changes.wait(seen, timeout)
+
+    def ended_since(self, seen: int) -> list[str] | None:
+        return self._changes.ended_since(seen)
 
     # runs
 
@@ -136,12 +140,12 @@ class SqliteStore:
             return self._change(
                 "INSERT OR IGNORE INTO tasks (task_id, run_id, revision, item) VALUES (?,?,?,?)",
                 (task.task_id, task.run_id, task.revision, _dump(task)),
-                task_end=is_terminal(task.state),
+                ended=task.task_id if is_terminal(task.state) else "",
             )
         return self._change(
             "UPDATE tasks SET revision = ?, item = ? WHERE task_id = ? AND revision = ?",
             (task.revision, _dump(task), task.task_id, expected_revision),
-            task_end=is_terminal(task.state),
+            ended=task.task_id if is_terminal(task.state) else "",
         )
 
     def list_tasks(self, run_id: str) -> list[TaskRecord]:

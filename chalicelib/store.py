@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import itertools
 import json
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -70,19 +72,37 @@ class Store(Protocol):
         ``seen + 1``.
         """
 
+    def ended_since(self, seen: int) -> Sequence[str] | None:
+        """The ids of the tasks this process recorded as ended after its count was ``seen``
+        (``wait_for_change``), so a waiter re-reads those alone; None when it cannot tell
+        (then every waited-for task must be read)."""
+
 
 class ChangeCounter:
-    """Counts this process's task ends, so ``Store.wait_for_change`` can wake waiters."""
+    """Counts this process's task ends, and remembers the latest ones' task ids, so
+    ``Store.wait_for_change`` can wake waiters and ``Store.ended_since`` tell them what to read."""
+
+    REMEMBERED = 4096
 
     def __init__(self) -> None:
         self._count = 0
+        self._ended: deque[str] = deque(maxlen=self.REMEMBERED)  # ids of ends up to _count
         self._cv = threading.Condition()
 
-    def bump(self) -> None:
-        """Record a task end and wake every waiter."""
+    def bump(self, task_id: str) -> None:
+        """Record the end of ``task_id`` and wake every waiter."""
         with self._cv:
             self._count += 1
+            self._ended.append(task_id)
             self._cv.notify_all()
+
+    def ended_since(self, seen: int) -> list[str] | None:
+        """``Store.ended_since``: None if ends after ``seen`` are no longer all remembered."""
+        with self._cv:
+            missed = self._count - seen
+            if seen < 0 or missed > len(self._ended):
+                return None
+            return list(itertools.islice(self._ended, len(self._ended) - max(missed, 0), None))
 
     def wait(self, seen: int, timeout: float) -> int:
         """``Store.wait_for_change``: block while the count is ``seen``, up to ``timeout``."""

@@ -4,7 +4,8 @@ One ``TaskWatcher`` per process serves every waiting task: each round is one bat
 most ``BATCH`` ids a read) for all of them, whatever their number. The records come from a
 ``TaskSource``: normally the store, which the status handler keeps up to date from ECS events.
 Rounds run when the store reports a task end recorded in this process (the local mode's events
-land here), or every ``interval`` seconds otherwise.
+land here), or every ``interval`` seconds otherwise. A round woken by task ends reads only those
+tasks, when the store can name them; every waited-for task is read at least every ``interval``.
 
 Events can be lost. A task whose record has not changed for ``reconcile_after`` seconds is handed
 to ``reconcile`` (e.g. a batched DescribeTasks fed back through the handler), which repairs its
@@ -46,12 +47,16 @@ class TaskSource(Protocol):
     def wait_for_change(self, seen: int, timeout: float) -> int:
         """Block until something may have changed (see ``Store.wait_for_change``)."""
 
+    def ended_since(self, seen: int) -> Sequence[str] | None:
+        """Which tasks ended since then, if known (see ``Store.ended_since``)."""
+
 
 class _Waiter:
     def __init__(self, task_arn: str) -> None:
         self.task_arn = task_arn
         self.done = threading.Event()
         self.record: TaskRecord | None = None
+        self.latest: TaskRecord | None = None
         self.error: WatchError | None = None
         self.revision = -1
         self.changed_at = time.monotonic()
@@ -118,6 +123,12 @@ class TaskWatcher:
                 if self._waiting.get(task_id) is waiter:
                     del self._waiting[task_id]
 
+    def latest(self, task_id: str) -> TaskRecord | None:
+        """The last record read for a task being waited on (None before the first read)."""
+        with self._cv:
+            waiter = self._waiting.get(task_id)
+            return waiter.latest if waiter is not None else None
+
     def _register(self, task_id: str, task_arn: str) -> _Waiter:
         waiter = _Waiter(task_arn)
         with self._cv:
@@ -137,14 +148,19 @@ class TaskWatcher:
 
     def _loop(self) -> None:
         seen = -1
+        read_all_at = 0.0
         failing_since: float | None = None
         while True:
             with self._cv:
                 while not self._waiting:
                     self._cv.wait()
             try:
-                seen = self.source.wait_for_change(seen, self.interval)
-                self._round()
+                before, seen = seen, self.source.wait_for_change(seen, self.interval)
+                ended = self.source.ended_since(before) if seen != before else None
+                if ended is None or time.monotonic() >= read_all_at:
+                    read_all_at = time.monotonic() + self.interval
+                    ended = None
+                self._round(ended)
             except Exception as exn:  # noqa: BLE001  any failure of a read: retried, never fatal
                 now = time.monotonic()
                 failing_since = failing_since or now
@@ -163,9 +179,12 @@ class TaskWatcher:
             failing_since = None
             self.failed_rounds = 0
 
-    def _round(self) -> None:
+    def _round(self, only: Sequence[str] | None = None) -> None:
+        """Read the waited-for tasks (those of ``only``, if given) and resolve the ended ones."""
         with self._cv:
-            task_ids = list(self._waiting)
+            task_ids = (
+                list(self._waiting) if only is None else [i for i in only if i in self._waiting]
+            )
         for start in range(0, len(task_ids), BATCH):
             self._resolve(task_ids[start : start + BATCH])
         self._reconcile_stale()
@@ -187,6 +206,7 @@ class TaskWatcher:
                 waiter = self._waiting.get(record.task_id)
                 if waiter is None:
                     continue
+                waiter.latest = record
                 if record.revision != waiter.revision:
                     waiter.revision = record.revision
                     waiter.changed_at = now

@@ -54,6 +54,9 @@ class FlakySource:
         time.sleep(timeout)
         return seen + 1
 
+    def ended_since(self, seen: int) -> None:
+        return None
+
 
 def _done(task_id: str = "t1") -> TaskRecord:
     return TaskRecord(task_id=task_id, run_id="r", state=State.COMPLETE, updated_at=utc_now())

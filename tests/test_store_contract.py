@@ -10,7 +10,14 @@ import pytest
 
 from chalicelib.records import RunRecord, TaskRecord
 from chalicelib.states import State
-from chalicelib.store import MAX_PAGE_SIZE, NotFound, RunExists, update_run, update_task
+from chalicelib.store import (
+    MAX_PAGE_SIZE,
+    ChangeCounter,
+    NotFound,
+    RunExists,
+    update_run,
+    update_task,
+)
 
 
 def make_run(run_id: str = "run1", created_at: str = "2024-05-01T12:00:00.000Z") -> RunRecord:
@@ -300,6 +307,29 @@ def test_wait_for_change_ignores_writes_that_end_no_task(store) -> None:
     store.create_run(make_run())
     store.put_task(make_task("t1", state=State.RUNNING), None)
     assert store.wait_for_change(seen, 0.05) == seen
+
+
+def test_ended_since_names_the_tasks_that_ended_after_a_count(store) -> None:
+    seen = store.wait_for_change(-1, 0)
+    store.put_task(make_task("t1", state=State.RUNNING), None)
+    store.put_task(make_task("t2", state=State.COMPLETE), None)
+    middle = store.wait_for_change(seen, 0)
+    ended = dataclasses.replace(make_task("t1", state=State.EXECUTOR_ERROR), revision=1)
+    store.put_task(ended, 0)
+    now = store.wait_for_change(middle, 0)
+    assert list(store.ended_since(seen)) == ["t2", "t1"]
+    assert list(store.ended_since(middle)) == ["t1"]
+    assert list(store.ended_since(now)) == []
+    assert store.ended_since(-1) is None  # before the first count: unknown
+
+
+def test_change_counter_forgets_the_oldest_ends_and_says_so() -> None:
+    changes = ChangeCounter()
+    for i in range(ChangeCounter.REMEMBERED + 1):
+        changes.bump(f"t{i}")
+    assert changes.ended_since(0) is None
+    assert changes.ended_since(1) == [f"t{i}" for i in range(1, ChangeCounter.REMEMBERED + 1)]
+    assert changes.ended_since(ChangeCounter.REMEMBERED) == [f"t{ChangeCounter.REMEMBERED}"]
 
 
 def test_wait_for_change_wakes_on_a_task_end_from_another_thread(store) -> None:
