@@ -146,6 +146,7 @@ def _flush_run(plane: ControlPlane, run: RunRecord) -> None:
         plane.store,
         run.run_id,
         lambda r: dataclasses.replace(r, unannounced=[]) if r.unannounced == sent else None,
+        latest=run,
     )
 
 
@@ -161,6 +162,7 @@ def _flush_task(plane: ControlPlane, task: TaskRecord) -> None:
             if t is not None and t.unannounced == sent
             else None
         ),
+        latest=task,
     )
 
 

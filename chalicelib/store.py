@@ -113,15 +113,21 @@ class ChangeCounter:
 
 
 def update_run(
-    store: Store, run_id: str, decide: Callable[[RunRecord], RunRecord | None]
+    store: Store,
+    run_id: str,
+    decide: Callable[[RunRecord], RunRecord | None],
+    *,
+    latest: RunRecord | None = None,
 ) -> tuple[RunRecord, RunRecord] | None:
     """Apply ``decide`` to the stored run with compare-and-set, retrying on a concurrent write.
 
+    ``latest`` is the record as the caller last read or wrote it: tried first, it saves a read
+    (if it is stale, the write fails and the record is read as usual).
     Returns (old, new) if a write happened, None if ``decide`` chose not to write.
     Raises ``NotFound`` if the run does not exist.
     """
+    current = latest if latest is not None else store.get_run(run_id)
     while True:
-        current = store.get_run(run_id)
         if current is None:
             raise NotFound(f"no run {run_id!r}")
         decided = decide(current)
@@ -130,14 +136,20 @@ def update_run(
         new = dataclasses.replace(decided, revision=current.revision + 1)
         if store.put_run(new, current.revision):
             return current, new
+        current = store.get_run(run_id)
 
 
 def update_task(
-    store: Store, task_id: str, decide: Callable[[TaskRecord | None], TaskRecord | None]
+    store: Store,
+    task_id: str,
+    decide: Callable[[TaskRecord | None], TaskRecord | None],
+    *,
+    latest: TaskRecord | None = None,
 ) -> tuple[TaskRecord | None, TaskRecord] | None:
-    """Apply ``decide`` to the stored task (None if absent) with compare-and-set."""
+    """Apply ``decide`` to the stored task (None if absent) with compare-and-set; ``latest``
+    as for ``update_run``."""
+    current = latest if latest is not None else store.get_task(task_id)
     while True:
-        current = store.get_task(task_id)
         decided = decide(current)
         if decided is None:
             return None
@@ -145,6 +157,7 @@ def update_task(
         new = dataclasses.replace(decided, revision=(expected or 0) + 1)
         if store.put_task(new, expected):
             return current, new
+        current = store.get_task(task_id)
 
 
 def encode_page_token(created_at: str, run_id: str) -> str:

@@ -399,6 +399,38 @@ def test_update_task_inserts_then_updates(store) -> None:
     assert store.get_task("t1") == new
 
 
+def test_update_from_a_stale_latest_record_reads_again_and_loses_nothing(store) -> None:
+    store.create_run(make_run())
+    stale = store.get_run("run1")
+    assert update_run(store, "run1", _bump) is not None  # someone else's write
+    changed = update_run(store, "run1", _bump, latest=stale)
+    assert changed is not None
+    assert changed[1].exit_code == 2
+    assert changed[1].revision == stale.revision + 2
+    assert store.get_run("run1") == changed[1]
+
+    created = update_task(store, "t1", lambda t: t or make_task("t1"))
+    assert created is not None
+    assert update_task(store, "t1", lambda t: dataclasses.replace(t, attempt=2)) is not None
+    moved = update_task(
+        store, "t1", lambda t: dataclasses.replace(t, attempt=t.attempt + 1), latest=created[1]
+    )
+    assert moved is not None
+    assert moved[1].attempt == 3
+    assert store.get_task("t1") == moved[1]
+
+
+def test_update_from_the_latest_record_saves_the_read(store) -> None:
+    store.create_run(make_run())
+    written = update_run(store, "run1", _bump)
+    assert written is not None
+    reads = []
+    original = store.get_run
+    store.get_run = lambda run_id: reads.append(run_id) or original(run_id)
+    assert update_run(store, "run1", _bump, latest=written[1]) is not None
+    assert reads == []
+
+
 def _bump(run: RunRecord) -> RunRecord:
     return dataclasses.replace(run, exit_code=(run.exit_code or 0) + 1)
 
