@@ -159,3 +159,7 @@ def _running(entry: dict[str, Any]) -> bool:
 @functools.cache
 def _own_start() -> float:
     return float(psutil.Process().create_time())
+
+
+# A forked child (``warm_start``) is another process, with a start time of its own.
+os.register_at_fork(after_in_child=_own_start.cache_clear)

@@ -29,7 +29,7 @@ from typing import Any
 
 import psutil
 
-from . import ecs_events
+from . import ecs_events, warm_start
 from .launcher import ENV_TASK_ARN, LaunchError, TaskSpec
 from .records import utc_now
 from .status import ControlPlane
@@ -231,12 +231,16 @@ class LocalLauncher:
         spec_path = self._path(task_id, "spec")
         _write_json(spec_path, asdict(spec))
         agent = [sys.executable, "-m", "chalicelib.local_agent", self.state_dir, task_id]
+        log_path = self._path(task_id, "agent.log")
         try:
+            if warm_start.can_fork():
+                warm_start.spawn_detached(agent, env=_agent_environment(), output=log_path)
+                return task_arn_for(task_id)
             subprocess.Popen(
                 agent,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                stderr=open(self._path(task_id, "agent.log"), "ab"),  # noqa: SIM115
+                stderr=open(log_path, "ab"),  # noqa: SIM115
                 start_new_session=True,
                 close_fds=True,
                 env=_agent_environment(),
@@ -266,7 +270,7 @@ class _LocalTask:
         self.version = 0
         self.created_at = utc_now()
         self.started_at: str | None = None
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | warm_start.ForkedProcess | None = None
         self.start_ticks: float | None = None
         self.stop_reason: str | None = None
         self._lock = threading.Lock()
@@ -296,6 +300,10 @@ class _LocalTask:
             )
             return False
         self.started_at = utc_now()
+        if isinstance(self.proc, warm_start.ForkedProcess):
+            with self._lock:
+                self._save_state()  # its pid is on record: now it may run
+            self.proc.release()
         self._emit("RUNNING", "RUNNING")
         if self._stop_requested() is not None:
             # A stop asked for while the process was starting (it had no pid to signal yet).
@@ -358,12 +366,15 @@ class _LocalTask:
         """Report STOPPED for a task whose watcher is gone (e.g. its orchestrator was killed)."""
         self._emit("STOPPED", "STOPPED", stop_code=ecs_events.USER_STOP_CODE, stopped_reason=reason)
 
-    def _popen(self) -> subprocess.Popen[bytes]:
+    def _popen(self) -> subprocess.Popen[bytes] | warm_start.ForkedProcess:
         spec = self.spec
         env = container_environment(spec, self.arn)
-        out: Any = subprocess.DEVNULL
         if spec.log_path:
             os.makedirs(os.path.dirname(spec.log_path), exist_ok=True)
+        if warm_start.program_module(spec.command) and warm_start.can_fork():
+            return warm_start.spawn(spec.command, env=env, cwd=spec.cwd, output=spec.log_path)
+        out: Any = subprocess.DEVNULL
+        if spec.log_path:
             out = open(spec.log_path, "ab")  # noqa: SIM115
         try:
             return subprocess.Popen(
@@ -570,6 +581,10 @@ def _start_ticks(pid: int) -> float | None:
 @functools.cache
 def _own_start_ticks() -> float | None:
     return _start_ticks(os.getpid())
+
+
+# A forked child (``warm_start``) is another process, with a start time of its own.
+os.register_at_fork(after_in_child=_own_start_ticks.cache_clear)
 
 
 def _kill_unrecorded(task_arn: str) -> None:

@@ -8,10 +8,12 @@ JSON, beside the columns needed to find it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Sequence
 
 from .records import RunRecord, TaskRecord
@@ -51,13 +53,24 @@ class SqliteStore:
         self.path = path
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(
-            path, timeout=30.0, isolation_level=None, check_same_thread=False
-        )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
+        self._open: sqlite3.Connection | None = None
         self._changes = ChangeCounter()
+        with self._lock:
+            self._conn.executescript(_SCHEMA)
+        _STORES.add(self)
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        """This process's connection (call with ``_lock`` held), opened when first needed: a
+        connection must not cross a fork, so one is closed before each (``_close_for_fork``)."""
+        if self._open is None:
+            conn = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._open = conn
+        return self._open
 
     def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[str]]:
         with self._lock:
@@ -151,6 +164,38 @@ class SqliteStore:
     def list_tasks(self, run_id: str) -> list[TaskRecord]:
         rows = self._query("SELECT item FROM tasks WHERE run_id = ? ORDER BY rowid", (run_id,))
         return [TaskRecord.from_item(json.loads(r[0])) for r in rows]
+
+
+# Every store of this process: SQLite forbids using a connection in both processes of a fork,
+# and even opening one in the child while the parent's copy of its state says it holds locks.
+_STORES: weakref.WeakSet[SqliteStore] = weakref.WeakSet()
+
+
+def _close_for_fork() -> None:
+    for store in list(_STORES):
+        store._lock.acquire()
+        if store._open is not None:
+            with contextlib.suppress(sqlite3.Error):
+                store._open.close()
+            store._open = None
+
+
+def _after_fork_in_parent() -> None:
+    for store in list(_STORES):
+        if store._lock.locked():
+            store._lock.release()
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_STORES):
+        store._lock = threading.Lock()
+
+
+os.register_at_fork(
+    before=_close_for_fork,
+    after_in_parent=_after_fork_in_parent,
+    after_in_child=_after_fork_in_child,
+)
 
 
 def _dump(record: RunRecord | TaskRecord) -> str:

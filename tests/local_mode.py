@@ -64,6 +64,16 @@ class LocalMode:
             time.sleep(0.1)
 
 
+def orchestrator_pid(home_root: str, orchestrator_arn: str) -> int:
+    """The pid of a run's orchestrator, from its agent's state file (forked warm, it runs under
+    its parent's command line)."""
+    task_id = orchestrator_arn.rsplit("/", 1)[-1]
+    state = json.loads((Path(home_root) / "tasks" / f"{task_id}.json").read_text())
+    pid = state["pid"]
+    assert isinstance(pid, int)
+    return pid
+
+
 def leftover_processes(home_root: str, run_id: str = "") -> list[str]:
     """Live processes started for a local-mode home (agents, orchestrators) or for a run (task
     processes), found by their environment or command line."""

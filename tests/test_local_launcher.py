@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from local_mode import REPO, leftover_processes
 
 from chalicelib import ecs_events
@@ -136,7 +136,7 @@ def test_a_task_whose_watcher_died_is_stopped_and_reported(tmp_path: Path) -> No
         spec(command, run_id="run-orphan", environment={ENV_HOME: home.root}, cwd=str(tmp_path))
     )
     _wait_for(ready.exists)
-    agent = _agent_pid(ecs_events.task_id_of(arn))
+    agent = _agent_pid(home.tasks_dir, ecs_events.task_id_of(arn))
     os.kill(agent, signal.SIGKILL)
     _wait_for(lambda: not _alive(agent))
 
@@ -196,17 +196,14 @@ def test_agent_rejects_bad_arguments() -> None:
     assert proc.returncode == 2 and "usage" in proc.stderr
 
 
-def _agent_pid(task_id: str) -> int:
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"chalicelib.local_agent" in cmdline and task_id.encode() in cmdline:
-            return int(pid)
-    pytest.fail(f"no agent process for {task_id}")
+def _agent_pid(tasks_dir: str, task_id: str) -> int:
+    """The pid of the task's agent, from the state it keeps (a forked agent runs under its
+    parent's command line, so that is no way to find it)."""
+    state = Path(tasks_dir) / f"{task_id}.json"
+    _wait_for(lambda: "watcher_pid" in json.loads(state.read_text() or "{}"))
+    pid = json.loads(state.read_text())["watcher_pid"]
+    assert isinstance(pid, int) and pid != os.getpid()
+    return pid
 
 
 def _alive(pid: int) -> bool:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from local_mode import REPO, WDL_DIR, LocalMode, leftover_processes
+from local_mode import REPO, WDL_DIR, LocalMode, leftover_processes, orchestrator_pid
 
 from chalicelib.states import State
 
@@ -351,11 +351,9 @@ def test_orchestrator_killed_makes_system_error_and_stops_its_tasks(local: Local
         lambda: sum(t.state == State.RUNNING for t in store.list_tasks(run_id)) >= 2,
         what="two running tasks",
     )
-    orchestrator = next(
-        int(p.split(":")[0])
-        for p in leftover_processes(local.home.root, run_id)
-        if "chalicelib.orchestrator" in p
-    )
+    run = store.get_run(run_id)
+    assert run is not None and run.orchestrator_arn
+    orchestrator = orchestrator_pid(local.home.root, run.orchestrator_arn)
     os.kill(orchestrator, signal.SIGKILL)
 
     def ended() -> bool:
