@@ -35,6 +35,8 @@ from .states import State, is_terminal
 from .status import ControlPlane, change_run, stop_run_tasks
 from .transitions import mark_started, report_outcome
 from .wdl_parser_cache import use_cached_wdl_parser
+from .wes_engine_parameters import EngineParameterError, miniwdl_run_args, requested_run_dir
+from .wes_s3upload import with_s3upload
 
 log = logging.getLogger("miniwdl-fargate.orchestrator")
 
@@ -174,6 +176,13 @@ def run(
 
     root = efs.ensure_work_root(work_root)
     run_dir = efs.run_dir(root, run_id)
+    options = record.request.get("options") or {}
+    try:
+        run_dir = requested_run_dir(root, run_id, options) or run_dir
+        objects = with_s3upload(objects, options, run_id)
+    except EngineParameterError as exn:
+        _report(plane, run_id, State.SYSTEM_ERROR, {"message": str(exn), "error": "Request"}, 2)
+        return 2
     started = change_run(
         plane,
         run_id,
@@ -198,7 +207,15 @@ def run(
     task = record.request.get("task")
     if task:
         argv += ["--task", str(task)]
-    env = {**cache_environment(root, os.environ), **miniwdl_env}
+    cfg_file = None
+    if options.get("cfg"):
+        cfg_file = os.path.join(root, "_requests", f"{run_id}.cfg")
+        with open(cfg_file, "w", encoding="utf-8") as f:
+            f.write(str(options["cfg"]))
+    argv += miniwdl_run_args(options, cfg_file)
+    # the submitter's MINIWDL__* settings (checked against the deployment's own at submission)
+    submitted = json.loads(str(options.get("miniwdl_env") or "{}"))
+    env = {**cache_environment(root, os.environ), **submitted, **miniwdl_env}
     exit_code = _run_miniwdl(argv, env, cwd=working_directory(record.request, main_wdl))
     result = _read_json(result_path)
     log_location = _publish_logs(run_dir, run_id, objects)

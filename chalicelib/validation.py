@@ -16,7 +16,7 @@ import logging
 import os
 import posixpath
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,14 +60,28 @@ def validate_request(
     input_file: str | None = None,
     *,
     task: str | None = None,
+    empty: Sequence[str] = (),
+    none: Sequence[str] = (),
+    import_dirs: Sequence[str] = (),
+    no_outside_imports: bool = False,
 ) -> ValidatedRequest:
     """Check a request the way ``miniwdl run`` would, without running it (the CLI's local
-    submissions: inputs may name any local file)."""
+    submissions: inputs may name any local file). ``empty``, ``none``, ``import_dirs`` and
+    ``no_outside_imports`` are ``miniwdl run``'s ``--empty``, ``--none``, ``--path`` and
+    ``--no-outside-imports``."""
     path = os.path.abspath(os.path.expanduser(wdl_path))
     if not os.path.isfile(path):
         raise RequestError(f"WDL file not found: {wdl_path}")
     inputs_json = _read_inputs_file(input_file) if input_file else None
-    doc = _load(path, wdl_path)
+    if import_dirs or no_outside_imports:
+        doc = _load(
+            path,
+            wdl_path,
+            wdl_cli.make_read_source(no_outside_imports),
+            import_dirs=[os.path.abspath(d) for d in import_dirs],
+        )
+    else:
+        doc = _load(path, wdl_path)
     cfg = wdl_config.Loader(_miniwdl_log)
     name, input_json = _check_inputs(
         doc,
@@ -75,6 +89,8 @@ def validate_request(
         inputs_json,
         task,
         lambda fn, is_dir: wdl_download.able(cfg, fn, directory=is_dir),
+        empty=empty,
+        none=none,
     )
     return ValidatedRequest(
         wdl_path=path,
@@ -109,7 +125,15 @@ def validate_run_request(request: RunRequest, fetch: Callable[[str], bytes]) -> 
         else:
             main = os.path.join(root, os.path.normpath(request.workflow_url))
         base_url = request.workflow_url if is_url(request.workflow_url) else None
-        doc = _load(main, request.workflow_url, read_source=_confined_reader(root, base_url, fetch))
+        import_dirs = [
+            os.path.join(root, os.path.normpath(d))
+            for d in _import_path(request.workflow_engine_parameters.get("path") or "[]")
+        ]
+        doc = _load(
+            main,
+            request.workflow_url,
+            read_source=_confined_reader(root, base_url, fetch, import_dirs=import_dirs),
+        )
         cfg = wdl_config.Loader(_miniwdl_log)
         attached: set[str] = set()
 
@@ -149,17 +173,39 @@ def _attachment_input(root: str, base: str, path: str, is_dir: bool) -> str:
     return target
 
 
+def _import_path(value: str) -> list[str]:
+    """The ``path`` engine parameter (``miniwdl run -p``): the request's directories."""
+    try:
+        dirs = json.loads(value)
+    except json.JSONDecodeError:
+        dirs = None
+    if not isinstance(dirs, list) or not all(isinstance(d, str) for d in dirs):
+        raise RequestError("path must be a JSON list of the request's directories")
+    return dirs
+
+
 def _confined_reader(
-    root: str, base_url: str | None, fetch: Callable[[str], bytes]
+    root: str,
+    base_url: str | None,
+    fetch: Callable[[str], bytes],
+    *,
+    import_dirs: Sequence[str] = (),
 ) -> Callable[..., Awaitable[Any]]:
     """miniwdl ``read_source`` that reads WDL only from the request's own directory; an import
-    missing there is fetched relative to ``base_url`` (the workflow's URL), if there is one."""
+    missing there is looked for in ``import_dirs`` (``miniwdl run -p``, directories of the
+    request), then fetched relative to ``base_url`` (the workflow's URL), if there is one."""
 
     async def read_source(uri: str, path: list[str], importer: Any) -> Any:
         if "://" in uri or (importer is not None and os.path.isabs(uri)):
             raise RequestError(f"import {uri!r}: imports must be relative to the workflow")
         base = os.path.dirname(importer.pos.abspath) if importer is not None else root
         target = os.path.realpath(os.path.join(base, uri))
+        if importer is not None and not os.path.exists(target):
+            for directory in import_dirs:
+                candidate = os.path.realpath(os.path.join(directory, uri))
+                if os.path.isfile(candidate):
+                    target = candidate
+                    break
         if not target.startswith(root + os.sep):
             raise RequestError(f"import {uri!r} is outside the request's files")
         if not os.path.exists(target) and base_url:
@@ -173,10 +219,16 @@ def _confined_reader(
     return read_source
 
 
-def _load(path: str, shown: str, read_source: Callable[..., Awaitable[Any]] | None = None) -> Any:
+def _load(
+    path: str,
+    shown: str,
+    read_source: Callable[..., Awaitable[Any]] | None = None,
+    *,
+    import_dirs: Sequence[str] = (),
+) -> Any:
     use_cached_wdl_parser()
     try:
-        return WDL.load(path, read_source=read_source)
+        return WDL.load(path, list(import_dirs), read_source=read_source)
     except (wdl_error.SyntaxError, wdl_error.ValidationError) as exn:
         raise RequestError(_one_line(exn)) from None
     except wdl_error.ImportError as exn:
@@ -202,6 +254,9 @@ def _check_inputs(
     inputs_json: dict[str, Any] | None,
     task: str | None,
     downloadable: Callable[[str, bool], bool],
+    *,
+    empty: Sequence[str] = (),
+    none: Sequence[str] = (),
 ) -> tuple[str, dict[str, Any]]:
     """(target name, inputs JSON) as ``miniwdl run`` would take them; ``RequestError`` else."""
     try:
@@ -211,8 +266,8 @@ def _check_inputs(
                 doc,
                 inputs,
                 json.dumps(inputs_json) if inputs_json is not None else None,
-                [],
-                [],
+                list(empty),
+                list(none),
                 task=task,
                 downloadable=downloadable,
                 root="/",

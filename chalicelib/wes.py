@@ -20,6 +20,12 @@ from urllib.parse import quote
 
 from .records import RunRecord, TaskRecord
 from .states import State
+from .wes_engine_parameters import (
+    MAX_ENGINE_PARAMETER_CHARS,
+    MINIWDL_PARAMETERS,
+    EngineParameterError,
+    check_engine_parameter,
+)
 
 BASE_PATH = "/ga4gh/wes/v1"
 WORKFLOW_TYPE = "WDL"
@@ -46,6 +52,7 @@ ENGINE_PARAMETERS = {
     "task": "run this task of the WDL instead of its workflow",
     "delete_after": "delete the run's work directory after it ends: " + " | ".join(DELETE_AFTER),
 }
+ENGINE_PARAMETERS.update(MINIWDL_PARAMETERS)  # miniwdl run's options (wes_engine_parameters)
 FORM_FIELDS = (
     "workflow_params",
     "workflow_type",
@@ -205,13 +212,22 @@ def parse_run_request(fields: Mapping[str, Any], attachments: Mapping[str, bytes
         raise ApiError(400, f"workflow_engine must be miniwdl, not {engine!r}")
     params = _json_object(fields, "workflow_params")
     tags = _string_map(fields, "tags", MAX_TAGS)
-    engine_parameters = _string_map(fields, "workflow_engine_parameters", len(ENGINE_PARAMETERS))
+    engine_parameters = _string_map(
+        fields,
+        "workflow_engine_parameters",
+        len(ENGINE_PARAMETERS),
+        value_chars=MAX_ENGINE_PARAMETER_CHARS,  # a --cfg file's content, up to 64 KiB
+    )
     for key, value in engine_parameters.items():
         if key not in ENGINE_PARAMETERS:
             known = ", ".join(sorted(ENGINE_PARAMETERS))
             raise ApiError(400, f"unknown workflow_engine_parameters key {key!r} (known: {known})")
         if key == "delete_after" and value not in DELETE_AFTER:
             raise ApiError(400, f"delete_after must be one of {', '.join(DELETE_AFTER)}")
+        try:
+            check_engine_parameter(key, value)
+        except EngineParameterError as exn:
+            raise ApiError(400, str(exn)) from None
     if len(attachments) > MAX_ATTACHMENTS:
         raise ApiError(400, f"more than {MAX_ATTACHMENTS} attachments")
     check_attachment_names(attachments)
@@ -359,14 +375,16 @@ def check_json_depth(value: Any, name: str) -> None:
         raise ApiError(400, f"{name} is nested more than {MAX_JSON_DEPTH} deep")
 
 
-def _string_map(fields: Mapping[str, Any], name: str, limit: int) -> dict[str, str]:
+def _string_map(
+    fields: Mapping[str, Any], name: str, limit: int, value_chars: int = MAX_TAG_CHARS
+) -> dict[str, str]:
     value = _json_object(fields, name)
     if len(value) > limit:
         raise ApiError(400, f"{name} has more than {limit} entries")
     for key, item in value.items():
-        if not isinstance(item, str) or len(key) > MAX_TAG_CHARS or len(item) > MAX_TAG_CHARS:
+        if not isinstance(item, str) or len(key) > MAX_TAG_CHARS or len(item) > value_chars:
             raise ApiError(
-                400, f"{name} must map names to strings of at most {MAX_TAG_CHARS} characters"
+                400, f"{name} must map names to strings of at most {value_chars} characters"
             )
     return dict(value)
 
