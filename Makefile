@@ -175,3 +175,11 @@ destroy:
 	$(AWS_CLI) cloudformation delete-stack --stack-name $(STACK); \
 	$(AWS_CLI) cloudformation wait stack-delete-complete --stack-name $(STACK); \
 	echo "deleted stack $(STACK)"
+
+# A deployed stack checked end to end through its API (docs/deploy.md, "Smoke test"): a scatter
+# passing Files, a failing task, a cancel, a GPU task with Ec2Capacity; records, notifications,
+# outputs in S3, no task left running. One line per check. Needs the stack's AWS credentials.
+.PHONY: smoke
+smoke: $(RUNTIME_STAMP)
+	@$(NEED_REGION)
+	$(BIN)/python -m chalicelib.smoke --stack $(STACK) --region $(REGION)

@@ -27,31 +27,38 @@ from typing import Any, ClassVar
 from WDL import Error as wdl_error
 from WDL import Type, Value
 from WDL._util import StructuredLogMessage as _
-from WDL._util import parse_byte_size
 from WDL.runtime import config
 from WDL.runtime.error import Interrupted, Terminated
 
 from . import ecs_events, efs
+from .capacity import (
+    DEFAULT_CAPACITIES,
+    Capacity,
+    ProvisioningLimit,
+    Request,
+    capacities_json,
+    parse_capacities,
+    provider_name,
+    route,
+)
 from .container_base import (
+    GaveUp,
     SharedFilesystemContainer,
     attempt_exit_code,
     control_plane_option,
 )
 from .fargate import (
     ARM_PRICES,
-    GIB,
     MAX_CPU_UNITS,
     MAX_MEMORY_MIB,
     MIB,
     ClusterConfig,
     EcsLauncher,
-    FargateSize,
     Prices,
     SizeError,
     cached_image,
     client_token,
     ephemeral_storage_gib,
-    fit_size,
     log_stream_environment,
     new_ecs_client,
     parse_pull_through_cache,
@@ -65,6 +72,8 @@ from .sqlite_store import SqliteStore
 from .states import State
 from .status import ControlPlane
 from .sweep import description_event, reconcile
+from .task_runtime import disk_bytes as _disk_bytes  # noqa: F401  (tests use it here)
+from .task_runtime import task_request
 from .task_watcher import TaskWatcher
 from .transitions import apply_task_event
 
@@ -113,6 +122,11 @@ class FargateSettings:
     poll_interval: float = 1.0
     stop_wait_seconds: float = 120.0
     mounts_file: str = "/proc/mounts"
+    # EC2 capacity providers for GPU and large tasks (``capacity``); off unless the stack has them
+    ec2_capacity: bool = False
+    ec2_capacity_prefix: str = ""
+    ec2_capacities: str = capacities_json(DEFAULT_CAPACITIES)
+    provisioning_timeout_seconds: float = 1800.0
     prices: Prices = field(default_factory=Prices)
 
     @classmethod
@@ -143,6 +157,12 @@ class FargateSettings:
             raise ConfigError(f"[{SECTION}] pull_through_cache: {exn}") from None
         if values.get("image_pull_retries", 0) < 0:
             raise ConfigError(f"[{SECTION}] image_pull_retries must be 0 or more")
+        try:
+            parse_capacities(values.get("ec2_capacities", cls.ec2_capacities))
+        except ValueError as exn:
+            raise ConfigError(f"[{SECTION}] ec2_capacities: {exn}") from None
+        if values.get("provisioning_timeout_seconds", 1.0) <= 0:
+            raise ConfigError(f"[{SECTION}] provisioning_timeout_seconds must be positive")
         if values.get("architecture") == "ARM64":
             values["prices"] = ARM_PRICES
         if not values.get("region"):
@@ -172,6 +192,11 @@ class FargateSettings:
             volume=efs.volume_configuration(self.efs),
             mountpoint=self.efs_mountpoint,
         )
+
+    @property
+    def capacities(self) -> tuple[Capacity, ...]:
+        """The EC2 capacity table; empty while ``ec2_capacity`` is off."""
+        return parse_capacities(self.ec2_capacities) if self.ec2_capacity else ()
 
     @property
     def image_caches(self) -> dict[str, str]:
@@ -311,7 +336,7 @@ class FargateContainer(SharedFilesystemContainer):
 
     def __init__(self, cfg: config.Loader, run_id: str, host_dir: str) -> None:
         super().__init__(cfg, run_id, host_dir)
-        self._size: FargateSize | None = None
+        self._request: Request | None = None
         self._ephemeral_gib: int | None = None
         self._interruptions = 0
 
@@ -351,26 +376,36 @@ class FargateContainer(SharedFilesystemContainer):
 
     @classmethod
     def detect_resource_limits(cls, cfg: config.Loader, logger: logging.Logger) -> dict[str, int]:
-        return {"cpu": MAX_CPU_UNITS // 1024, "mem_bytes": MAX_MEMORY_MIB * MIB}
+        """The largest task anywhere: Fargate's, or the largest EC2 capacity's (so miniwdl does
+        not cap a request that ``process_runtime`` has already routed)."""
+        runtime = cls._runtime
+        capacities = runtime.settings.capacities if runtime is not None else ()
+        return {
+            "cpu": max([MAX_CPU_UNITS // 1024, *(c.vcpu for c in capacities)]),
+            "mem_bytes": max([MAX_MEMORY_MIB, *(c.memory_mib for c in capacities)]) * MIB,
+        }
 
     def process_runtime(self, logger: logging.Logger, runtime_eval: dict[str, Value.Base]) -> None:
-        """Fargate's sizing from the task's own requests (fractional cpu allowed), checked
-        against Fargate's limits before miniwdl would quietly cap them to the "host"."""
+        """The task's request (fractional cpu allowed, GPUs, disk), routed once here so that a
+        task nothing can run fails before anything launches, before miniwdl would quietly cap
+        it to the "host"."""
         settings = self._require_runtime().settings
-        gpu = runtime_eval.get("gpu")
-        if isinstance(gpu, Value.Boolean) and gpu.value:
-            raise wdl_error.RuntimeError(f"task {self.run_id} asks for a GPU; Fargate has none")
-        vcpu = settings.default_cpu_shares / 1024
-        if "cpu" in runtime_eval:
-            vcpu = float(runtime_eval["cpu"].coerce(Type.Float()).value)
-        memory = settings.default_memory_mb * MIB
-        if "memory" in runtime_eval:
-            memory = parse_byte_size(str(runtime_eval["memory"].coerce(Type.String()).value))
+        request = task_request(
+            self.run_id,
+            runtime_eval,
+            default_cpu_shares=settings.default_cpu_shares,
+            default_memory_mb=settings.default_memory_mb,
+            architecture=task_architecture(self.run_id, settings),
+        )
+        preemptible = runtime_eval.get("preemptible")
+        spot = preemptible is not None and int(preemptible.coerce(Type.Int()).value) > 0
         try:
-            self._size = fit_size(vcpu, memory, task=self.run_id, prices=settings.prices)
-            self._ephemeral_gib = ephemeral_storage_gib(_disk_bytes(runtime_eval), task=self.run_id)
+            first = route(request, settings.capacities, spot=spot, prices=settings.prices)
+            if first.on_fargate:
+                self._ephemeral_gib = ephemeral_storage_gib(request.disk_bytes, task=self.run_id)
         except SizeError as exn:
             raise wdl_error.RuntimeError(str(exn)) from None
+        self._request = request
         super().process_runtime(logger, runtime_eval)
 
     @classmethod
@@ -382,8 +417,8 @@ class FargateContainer(SharedFilesystemContainer):
     def _run(self, logger: logging.Logger, terminating: Callable[[], bool], command: str) -> int:
         runtime = self._require_runtime()
         settings = runtime.settings
-        size = self._size
-        if size is None:
+        request = self._request
+        if request is None:
             raise RuntimeError("the aws_fargate backend ran a task before process_runtime")
         mount = settings.efs_mountpoint.rstrip("/") + "/"
         if not self.host_dir.startswith(mount):
@@ -394,17 +429,31 @@ class FargateContainer(SharedFilesystemContainer):
         image = str(self.runtime_values.get("docker") or "ubuntu:22.04")
         pulled = cached_image(image, settings.image_caches)
         architecture = task_architecture(self.run_id, settings)
-        spot = use_spot(
-            int(self.runtime_values.get("preemptible", 0)), self._interruptions, architecture
-        )
+        preemptible = int(self.runtime_values.get("preemptible", 0))
+        try:
+            where = route(
+                request,
+                settings.capacities,
+                spot=preemptible > self._interruptions,
+                prices=settings.prices,
+            )
+        except SizeError as exn:  # only Spot rows fit, and the Spot attempts are spent
+            raise wdl_error.RuntimeError(str(exn)) from None
+        spot = use_spot(preemptible, self._interruptions, architecture) and where.spot
+        provider = ""
+        if where.capacity is not None:
+            spot = where.spot
+            provider = provider_name(settings.ec2_capacity_prefix, where.capacity)
         launcher = runtime.launcher.for_architecture(architecture)
         argv = self.attempt_command(logger, command)
         logger.info(
             _(
-                "fargate size",
-                cpu=size.cpu,
-                memory_mib=size.memory_mib,
+                "task placement",
+                cpu=where.cpu,
+                memory_mib=where.memory_mib,
                 spot=spot,
+                capacity_provider=provider or ("FARGATE_SPOT" if spot else "FARGATE"),
+                gpus=where.gpus,
                 image=image,
                 pulled=pulled,
                 architecture=architecture,
@@ -422,8 +471,8 @@ class FargateContainer(SharedFilesystemContainer):
                 },
                 family=launcher.config.family_prefix,
                 container_name=launcher.config.container_name,
-                cpu=size.cpu,
-                memory_mb=size.memory_mib,
+                cpu=where.cpu,
+                memory_mb=where.memory_mib,
                 client_token=client_token(
                     runtime.run_id,
                     self.run_id,
@@ -437,7 +486,9 @@ class FargateContainer(SharedFilesystemContainer):
                 },
                 image=pulled,
                 spot=spot,
-                ephemeral_gib=self._ephemeral_gib,
+                ephemeral_gib=self._ephemeral_gib if where.on_fargate else None,
+                capacity_provider=provider,
+                gpus=where.gpus,
             )
             try:
                 record = self.launch_and_wait(
@@ -447,7 +498,14 @@ class FargateContainer(SharedFilesystemContainer):
                     runtime.watcher,
                     spec,
                     stop_wait_seconds=settings.stop_wait_seconds,
+                    give_up=ProvisioningLimit(
+                        runtime.watcher, provider, settings.provisioning_timeout_seconds
+                    )
+                    if provider
+                    else None,
                 )
+            except GaveUp as exn:
+                raise wdl_error.RuntimeError(f"task {self.run_id}: {exn}") from None
             except LaunchError as exn:
                 if exn.transient:
                     self._interruptions += 1
@@ -513,30 +571,3 @@ def _control_plane(cfg: config.Loader, launcher: EcsLauncher) -> ControlPlane | 
         notifier=JsonLinesNotifier(local.notifications_path),
         launcher=launcher,
     )
-
-
-_UNITS = {"k": "K", "m": "M", "g": "G", "t": "T", "ki": "Ki", "mi": "Mi", "gi": "Gi", "ti": "Ti"}
-
-
-def _disk_bytes(runtime_eval: Mapping[str, Value.Base]) -> int | None:
-    """The largest size named by WDL ``disks``/``disk`` ("100 GiB", "local-disk 100 SSD", 100)."""
-    value = runtime_eval.get("disks", runtime_eval.get("disk"))
-    if value is None:
-        return None
-    if isinstance(value, Value.Int):
-        return int(value.value) * GIB
-    if isinstance(value, Value.Array):
-        sizes = [_disk_bytes({"disks": item}) or 0 for item in value.value]
-        return max(sizes) if sizes else None
-    text = str(value.coerce(Type.String()).value)
-    best = 0
-    for spec in text.split(","):
-        words = spec.split()
-        numbers = [w for w in words if w.replace(".", "", 1).isdigit()]
-        if not numbers:
-            continue
-        # WDL units are case-sensitive in miniwdl ("GiB"); accept "gib"/"GB"/"g" alike.
-        units = [_UNITS[w.lower().rstrip("b")] for w in words if w.lower().rstrip("b") in _UNITS]
-        size = parse_byte_size(numbers[0] + (units[0] if units else "GiB"))
-        best = max(best, size)
-    return best or None

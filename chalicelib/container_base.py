@@ -112,27 +112,40 @@ class SharedFilesystemContainer(TaskContainer):
         spec: TaskSpec,
         *,
         stop_wait_seconds: float,
+        give_up: Callable[[str], str | None] | None = None,
     ) -> TaskRecord:
         """Launch the attempt and wait for its final record (from the store, not the launcher).
 
         If miniwdl is terminating, the task is stopped, its end awaited up to
-        ``stop_wait_seconds``, and ``Terminated`` raised.
+        ``stop_wait_seconds``, and ``Terminated`` raised. ``give_up(task_id)`` is asked while
+        waiting: a reason it returns stops the task with that reason and raises ``GaveUp``.
         """
         task_arn = launcher.run_task(spec)
         task_id = ecs_events.task_id_of(task_arn)
         logger.log(NOTICE_LEVEL, _("task container started", task_arn=task_arn))
+        gave_up: list[str] = []
+
+        def stop() -> bool:
+            if terminating():
+                return True
+            reason = give_up(task_id) if give_up is not None else None
+            if reason:
+                gave_up.append(reason)
+            return bool(reason)
+
         with self.task_running_context(), self.poll_stderr_context(logger) as poll_stderr:
             try:
-                record = watcher.wait(
-                    task_id, task_arn=task_arn, stop=terminating, tick=poll_stderr
-                )
+                record = watcher.wait(task_id, task_arn=task_arn, stop=stop, tick=poll_stderr)
             except WatchError as exn:
                 # Its end can't be known: stop it rather than leave it running unwatched.
                 launcher.stop_task(task_arn, "its record could not be read")
                 raise Interrupted(f"task container {task_arn} could not be watched: {exn}") from exn
             if record is None:
-                launcher.stop_task(task_arn, "miniwdl is terminating")
+                reason = gave_up[0] if gave_up else "miniwdl is terminating"
+                launcher.stop_task(task_arn, reason)
                 watcher.wait(task_id, task_arn=task_arn, timeout=stop_wait_seconds)
+                if gave_up:
+                    raise GaveUp(reason)
                 raise Terminated()
             poll_stderr()
         if not self.FINALIZE_IN_CONTAINER:
@@ -162,6 +175,10 @@ class SharedFilesystemContainer(TaskContainer):
             ecs_events.ENV_STDOUT: self.host_stdout_txt(),
             ecs_events.ENV_STDERR: self.host_stderr_txt(),
         }
+
+
+class GaveUp(RuntimeError):
+    """``launch_and_wait`` stopped the task because its ``give_up`` said so (the reason)."""
 
 
 CONFIG_SECTION = "miniwdl_fargate"

@@ -66,7 +66,7 @@ PREEMPTION_STOP_CODES = frozenset(
 # detail.version counts one task's state changes (a handful per task); the API types it Long, and
 # this bound (Java's int) keeps a corrupt value from being stored and outranking every later event.
 MAX_VERSION = 2**31 - 1
-_TIMESTAMPS = ("createdAt", "startedAt", "stoppedAt")
+_TIMESTAMPS = ("createdAt", "pullStartedAt", "startedAt", "stoppedAt")
 
 _STARTING_STATUSES = frozenset({"PROVISIONING", "PENDING", "ACTIVATING"})
 _STOPPING_STATUSES = frozenset({"DEACTIVATING", "STOPPING", "DEPROVISIONING"})
@@ -96,6 +96,7 @@ class TaskEvent:
     created_at: str | None = None
     started_at: str | None = None
     stopped_at: str | None = None
+    pull_started_at: str | None = None
     cpu: str | None = None
     memory: str | None = None
     return_codes: str = "0"
@@ -185,6 +186,7 @@ def parse_task_event(event: Any) -> TaskEvent | None:
         created_at=stamps.get("createdAt"),
         started_at=stamps.get("startedAt"),
         stopped_at=stamps.get("stoppedAt"),
+        pull_started_at=stamps.get("pullStartedAt"),
         cpu=_str_or_none(detail.get("cpu")),
         memory=_str_or_none(detail.get("memory")),
         return_codes=env.get(ENV_RETURN_CODES, "0"),

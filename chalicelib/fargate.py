@@ -48,6 +48,8 @@ _THROTTLED = frozenset({"ThrottlingException", "TooManyRequestsException", "Requ
 # RunTask overrides can set the command (Docker's Cmd) but not the entry point, and an image's
 # own ENTRYPOINT would otherwise get the command as its arguments.
 SHELL_ENTRY_POINT = ("/bin/sh", "-c")
+# EC2-compatible task definitions are named PREFIX-ec2-HASH (still under the stack's RunTask grant).
+EC2_FAMILY_INFIX = "ec2"
 
 # Stop reasons and failure reasons that mean "the capacity was not there", not "the task failed".
 _TRANSIENT_FAILURES = ("capacity is unavailable", "resource:", "timeout", "throttl", "agent")
@@ -150,18 +152,17 @@ class ClusterConfig:
     mountpoint: str = "/mnt/efs"
 
 
-def task_definition(image: str, config: ClusterConfig) -> dict[str, Any]:
+def task_definition(image: str, config: ClusterConfig, *, ec2: bool = False) -> dict[str, Any]:
     """The RegisterTaskDefinition request for an image, named by a hash of its content, so the
-    same image and setup reuse one definition across tasks and runs."""
+    same image and setup reuse one definition across tasks and runs. ``ec2``: the definition
+    for EC2 capacity providers (``capacity``): EC2-compatible, awsvpc like Fargate's, its own
+    family; the CPU architecture is the instances', GPUs come per RunTask (container overrides
+    ``resourceRequirements``)."""
     body: dict[str, Any] = {
-        "requiresCompatibilities": ["FARGATE"],
+        "requiresCompatibilities": ["EC2"] if ec2 else ["FARGATE"],
         "networkMode": "awsvpc",
         "cpu": "1024",
         "memory": "2048",
-        "runtimePlatform": {
-            "cpuArchitecture": config.architecture,
-            "operatingSystemFamily": "LINUX",
-        },
         "containerDefinitions": [
             {
                 "name": config.container_name,
@@ -185,12 +186,18 @@ def task_definition(image: str, config: ClusterConfig) -> dict[str, Any]:
         ],
         "volumes": [{"name": "work", "efsVolumeConfiguration": dict(config.volume)}],
     }
+    if not ec2:
+        body["runtimePlatform"] = {
+            "cpuArchitecture": config.architecture,
+            "operatingSystemFamily": "LINUX",
+        }
     if config.execution_role_arn:
         body["executionRoleArn"] = config.execution_role_arn
     if config.task_role_arn:
         body["taskRoleArn"] = config.task_role_arn
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-    return {"family": f"{config.family_prefix}-{digest}", **body}
+    prefix = f"{config.family_prefix}-{EC2_FAMILY_INFIX}" if ec2 else config.family_prefix
+    return {"family": f"{prefix}-{digest}", **body}
 
 
 def log_stream(config: ClusterConfig, task_id: str) -> str:
@@ -236,12 +243,17 @@ def run_task_request(
         "command": command,
         "environment": [{"name": k, "value": v} for k, v in spec.environment.items()],
     }
+    if spec.gpus:
+        container["resourceRequirements"] = [{"type": "GPU", "value": str(spec.gpus)}]
     overrides: dict[str, Any] = {
         "cpu": str(spec.cpu),
         "memory": str(spec.memory_mb),
         "containerOverrides": [container],
     }
-    if spec.ephemeral_gib:
+    ec2 = bool(spec.capacity_provider)
+    if spec.gpus and not ec2:
+        raise LaunchError("GPUs are only on EC2 capacity providers; Fargate has none")
+    if spec.ephemeral_gib and not ec2:  # on EC2 the instance's volume is the disk
         overrides["ephemeralStorage"] = {"sizeInGiB": spec.ephemeral_gib}
     size = len(json.dumps(overrides, separators=(",", ":")))
     if size > MAX_OVERRIDES_CHARS:
@@ -253,14 +265,19 @@ def run_task_request(
         "taskDefinition": task_definition_arn,
         "count": 1,
         "capacityProviderStrategy": [
-            {"capacityProvider": "FARGATE_SPOT" if spec.spot else "FARGATE", "weight": 1}
+            {
+                "capacityProvider": spec.capacity_provider
+                or ("FARGATE_SPOT" if spec.spot else "FARGATE"),
+                "weight": 1,
+            }
         ],
-        "platformVersion": "LATEST",
         "networkConfiguration": {
             "awsvpcConfiguration": {
                 "subnets": list(config.subnets),
                 "securityGroups": list(config.security_groups),
-                "assignPublicIp": "ENABLED" if config.assign_public_ip else "DISABLED",
+                # ECS gives public IPs to Fargate tasks only: an EC2 task's ENI has none (its
+                # image pulls, logs and EFS mount go through the instance's network).
+                "assignPublicIp": "ENABLED" if config.assign_public_ip and not ec2 else "DISABLED",
             }
         },
         "overrides": overrides,
@@ -268,6 +285,8 @@ def run_task_request(
         "group": f"family:{spec.family}"[:255],
         "tags": [{"key": k, "value": v} for k, v in spec.tags.items()][:50],
     }
+    if not ec2:
+        request["platformVersion"] = "LATEST"
     if spec.client_token:
         request["clientToken"] = spec.client_token[:MAX_CLIENT_TOKEN]
     return request
@@ -397,7 +416,9 @@ class EcsLauncher:
 
         container = spec.container_name if spec.task_definition else self.config.container_name
         try:
-            definition = spec.task_definition or self.task_definition_arn(spec.image)
+            definition = spec.task_definition or self.task_definition_arn(
+                spec.image, ec2=bool(spec.capacity_provider)
+            )
         except (ClientError, BotoCoreError) as exn:
             raise LaunchError(f"no task definition for {spec.image}: {exn}") from exn
         request = run_task_request(
@@ -446,11 +467,12 @@ class EcsLauncher:
             found += response.get("tasks") or []
         return found
 
-    def task_definition_arn(self, image: str) -> str:
-        """The task definition for ``image``: looked up first (RegisterTaskDefinition is limited
-        to 1 call/s), registered only if it does not exist yet; memoised per process by family
-        (the content hash), so launchers that share the memo share the definitions."""
-        body = task_definition(image, self.config)
+    def task_definition_arn(self, image: str, *, ec2: bool = False) -> str:
+        """The task definition for ``image`` (``ec2``: the EC2-compatible one): looked up first
+        (RegisterTaskDefinition is limited to 1 call/s), registered only if it does not exist
+        yet; memoised per process by family (the content hash), so launchers that share the
+        memo share the definitions."""
+        body = task_definition(image, self.config, ec2=ec2)
         family = body["family"]
         with self._definitions_lock:
             if family in self._definitions:

@@ -49,6 +49,10 @@ class TaskSpec:
     spot: bool = False
     ephemeral_gib: int | None = None
     task_definition: str = ""
+    # An EC2 capacity provider of the cluster (``capacity``): the task runs there, on an
+    # EC2-compatible task definition, with ``gpus`` GPUs; "" runs it on Fargate.
+    capacity_provider: str = ""
+    gpus: int = 0
 
 
 class Launcher(Protocol):

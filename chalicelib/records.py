@@ -111,3 +111,6 @@ class TaskRecord(_Item):
     log_stream: str | None = None
     revision: int = 0
     unannounced: list[JSON] = field(default_factory=list)
+    # Seconds from PROVISIONING (createdAt) until the image pull began (else the start or the
+    # stop): on EC2 capacity, mostly the Auto Scaling group starting an instance from zero.
+    provisioning_seconds: float | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from .cost import Cost, from_dict, record_cost
@@ -53,7 +54,25 @@ def apply_task_event(current: TaskRecord | None, event: TaskEvent, now: str) -> 
         stdout=event.stdout or base.stdout,
         stderr=event.stderr or base.stderr,
         log_stream=event.log_stream or base.log_stream,
+        provisioning_seconds=base.provisioning_seconds
+        if base.provisioning_seconds is not None
+        else provisioning_seconds(
+            event.created_at or base.created_at,
+            event.pull_started_at or event.started_at or base.started_at or event.stopped_at,
+        ),
     )
+
+
+def provisioning_seconds(created_at: str | None, provisioned_at: str | None) -> float | None:
+    """Seconds a task spent being provisioned (ECS timestamps), None until both are known."""
+    if not created_at or not provisioned_at:
+        return None
+    try:
+        start = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+        end = datetime.fromisoformat(provisioned_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return max(0.0, round((end - start).total_seconds(), 3))
 
 
 def apply_orchestrator_event(

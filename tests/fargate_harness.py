@@ -10,6 +10,13 @@ It hooks one boto3 ECS client (the one the ``aws_fargate`` backend gets):
 - DescribeTasks: answers with the harness's view (moto's own lifecycle knows no exit codes).
 - Faults on demand: throttled RunTask calls (a real HTTP 400 ThrottlingException, so botocore's
   retry mode handles them), "Capacity is unavailable" failures, Spot interruptions, lost STOPPED.
+- EC2 capacity providers (``add_ec2_capacity_provider``): a RunTask with such a provider in its
+  ``capacityProviderStrategy`` is refused for what ECS refuses (a provider not on the cluster, a
+  ``launchType`` beside the strategy, a definition not EC2-compatible, Fargate-only fields);
+  otherwise the task is held in PROVISIONING for the provider's ``provisioning_seconds`` (the
+  Auto Scaling group scaling from zero; forever when no instance of the provider could take it),
+  then run and reported like a Fargate task, with ``capacityProviderName`` in its events. A
+  StopTask meanwhile stops it before it ever ran.
 """
 
 from __future__ import annotations
@@ -68,6 +75,19 @@ class Faults:
 
 
 @dataclass
+class Ec2Provider:
+    """An EC2 capacity provider: what one of its instances offers, and how long a task waits
+    in PROVISIONING for an instance (scale from zero)."""
+
+    name: str
+    vcpu: int
+    memory_mib: int
+    gpus: int = 0
+    spot: bool = False
+    provisioning_seconds: float = 0.0
+
+
+@dataclass
 class FakeTask:
     arn: str
     request: dict[str, Any]
@@ -82,6 +102,8 @@ class FakeTask:
     interrupted: bool = False
     timestamps: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    provider: Ec2Provider | None = None
+    provisioning_seconds: float = 0.0  # how long it was held in PROVISIONING
 
     @property
     def environment(self) -> dict[str, str]:
@@ -124,6 +146,12 @@ class FakeFargate:
         self._limits = LaunchLimits(headroom=1.0)  # ECS's side: exactly the published limits
         self._lock = threading.Lock()
         self._held: list[dict[str, Any]] = []
+        self.ec2_providers: dict[str, Ec2Provider] = {}
+        self.ec2_refusals: list[str] = []  # RunTask calls refused, ECS's messages
+
+    def add_ec2_capacity_provider(self, provider: Ec2Provider) -> None:
+        """Associate an EC2 capacity provider with the cluster."""
+        self.ec2_providers[provider.name] = provider
 
     # wiring
 
@@ -134,6 +162,7 @@ class FakeFargate:
         events.register("provide-client-params.ecs.RegisterTaskDefinition", _moto_memory)
         events.register("before-parameter-build.ecs.RunTask", self._remember_request)
         events.register_first("before-send.ecs.RunTask", self._maybe_fail_run_task)
+        events.register("before-parameter-build.ecs.StopTask", self._remember_request)
         events.register("after-call.ecs.RunTask", self._on_run_task)
         events.register("after-call.ecs.StopTask", self._on_stop_task)
         events.register("after-call.ecs.DescribeTasks", self._on_describe_tasks)
@@ -141,8 +170,23 @@ class FakeFargate:
     def _remember_request(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context["harness_request"] = json.loads(json.dumps(params))
 
-    def _maybe_fail_run_task(self, **_: Any) -> AWSResponse | None:
+    def _maybe_fail_run_task(self, request: Any = None, **_: Any) -> AWSResponse | None:
         self.run_task_attempts += 1
+        params = json.loads(request.body or b"{}") if request is not None else {}
+        strategy = params.get("capacityProviderStrategy") or [{}]
+        if strategy[0].get("capacityProvider") not in (None, "FARGATE", "FARGATE_SPOT"):
+            refusal = self._check_ec2_request(params)
+            # moto answers every call too (its answer is dropped when this one is given), and it
+            # places EC2 tasks only on registered container instances: it sees a Fargate launch
+            # (or, for a refused call, none), and the events, descriptions and stops are the
+            # harness's, as for Fargate tasks.
+            moto = {k: v for k, v in params.items() if k not in ("launchType", "platformVersion")}
+            moto["capacityProviderStrategy"] = [{"capacityProvider": "FARGATE", "weight": 1}]
+            moto["count"] = 0 if refusal else 1
+            request.body = json.dumps(moto).encode()
+            if "Content-Length" in request.headers:  # a moto server reads exactly this many
+                request.headers["Content-Length"] = str(len(request.body))
+            return refusal
         if self.faults.fargate_limits and not (
             self._limits.calls.try_take(1) and self._limits.tasks.try_take(1)
         ):
@@ -162,14 +206,89 @@ class FakeFargate:
             return _response(200, {"tasks": [], "failures": [{"arn": "", "reason": reason}]})
         return None
 
+    # EC2 capacity providers
+
+    def _refuse(self, message: str) -> AWSResponse:
+        self.ec2_refusals.append(message)
+        return _response(400, {"__type": "InvalidParameterException", "message": message})
+
+    def _check_ec2_request(self, params: dict[str, Any]) -> AWSResponse | None:
+        """ECS's refusal of a RunTask on an EC2 capacity provider, or None if ECS takes it."""
+        name = params["capacityProviderStrategy"][0]["capacityProvider"]
+        if name not in self.ec2_providers:
+            return self._refuse(
+                "The specified capacity provider strategy cannot contain a capacity provider"
+                f" that is not associated with the cluster ({name})."
+            )
+        if params.get("launchType"):
+            return self._refuse(
+                "Specify either Launch Type or Capacity Provider Strategy, but not both."
+            )
+        if params.get("platformVersion"):
+            return self._refuse("Platform version is only supported on Fargate.")
+        awsvpc = (params.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
+        if awsvpc.get("assignPublicIp") == "ENABLED":
+            return self._refuse("Assign public IP is not supported for this launch type.")
+        if "ephemeralStorage" in (params.get("overrides") or {}):
+            return self._refuse("Ephemeral storage is only supported for Fargate tasks.")
+        definition = self._ecs.describe_task_definition(taskDefinition=params["taskDefinition"])
+        definition = definition["taskDefinition"]
+        if "EC2" not in (definition.get("requiresCompatibilities") or []):
+            return self._refuse("Task definition does not support launch_type EC2.")
+        if definition.get("networkMode") != "awsvpc" or not awsvpc.get("subnets"):
+            return self._refuse("Network Configuration must be provided for awsvpc tasks.")
+        return None
+
+    @staticmethod
+    def _gpus(fake: FakeTask) -> int:
+        overrides = fake.request.get("overrides") or {}
+        return sum(
+            int(r.get("value", 0))
+            for c in overrides.get("containerOverrides", [])
+            for r in c.get("resourceRequirements", [])
+            if r.get("type") == "GPU"
+        )
+
+    def _placeable(self, fake: FakeTask) -> bool:
+        """Whether an instance of the task's provider could take it (else it never leaves
+        PROVISIONING, as with a capacity provider whose instances are all too small)."""
+        provider = fake.provider
+        assert provider is not None
+        overrides = fake.request.get("overrides") or {}
+        gpus = self._gpus(fake)
+        return (
+            int(overrides.get("cpu", 0)) <= provider.vcpu * 1024
+            and int(overrides.get("memory", 0)) <= provider.memory_mib
+            and gpus <= provider.gpus
+        )
+
+    def _hold_in_provisioning(self, fake: FakeTask) -> bool:
+        """Keep an EC2 task in PROVISIONING while its provider "scales"; False if it was stopped
+        meanwhile (then it is reported STOPPED, never having run)."""
+        provider = fake.provider
+        assert provider is not None
+        wait = provider.provisioning_seconds if self._placeable(fake) else float("inf")
+        started = time.monotonic()
+        while time.monotonic() - started < wait:
+            if fake.user_stop:
+                fake.provisioning_seconds = time.monotonic() - started
+                self._stop(fake, None, ecs_events.USER_STOP_CODE, fake.user_stop)
+                return False
+            time.sleep(0.02)
+        fake.provisioning_seconds = time.monotonic() - started
+        return True
+
     def _on_run_task(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         request = context.get("harness_request") or {}
         for task in parsed.get("tasks") or []:
             strategy = request.get("capacityProviderStrategy") or [{}]
+            name = strategy[0].get("capacityProvider")
+            provider = self.ec2_providers.get(name or "")
             fake = FakeTask(
                 task["taskArn"],
                 request,
-                spot=strategy[0].get("capacityProvider") == "FARGATE_SPOT",
+                spot=name == "FARGATE_SPOT" or (provider is not None and provider.spot),
+                provider=provider,
             )
             with self._lock:
                 self.tasks[fake.arn] = fake
@@ -184,7 +303,9 @@ class FakeFargate:
         with fake.lock:
             if fake.last_status == "STOPPED":
                 return
-            fake.user_stop = "Task stopped by user"
+            # ECS reports StopTask's reason as the task's stoppedReason
+            reason = (context.get("harness_request") or {}).get("reason")
+            fake.user_stop = reason or "Task stopped by user"
         self._kill(fake)
 
     def _on_describe_tasks(self, parsed: dict[str, Any], **_: Any) -> None:
@@ -227,6 +348,8 @@ class FakeFargate:
 
     def _run(self, fake: FakeTask) -> None:
         self._emit(fake, "PROVISIONING")
+        if fake.provider is not None and not self._hold_in_provisioning(fake):
+            return
         self._emit(fake, "PENDING")
         if self._fails_pull(fake):
             reason = (
@@ -247,6 +370,9 @@ class FakeFargate:
             **fake.environment,
             ENV_TASK_ARN: fake.arn,
         }
+        gpus = self._gpus(fake)
+        if gpus:  # the ECS agent names a GPU task's GPUs to the NVIDIA container runtime
+            env["NVIDIA_VISIBLE_DEVICES"] = ",".join(f"GPU-fake-{i}" for i in range(gpus))
         command = [*self._definition_entry_point(fake), *container["command"]]
         if is_task and os.geteuid() == 0:
             # On EFS the access point's POSIX user applies to every file access, even root's
@@ -348,6 +474,9 @@ class FakeFargate:
         if fake.stop_code:
             detail["stopCode"] = fake.stop_code
             detail["stoppedReason"] = fake.stopped_reason
+        if fake.provider is not None:
+            detail["launchType"] = "EC2"
+            detail["capacityProviderName"] = fake.provider.name
         detail.update(fake.timestamps)
         return detail
 
@@ -355,7 +484,12 @@ class FakeFargate:
         with fake.lock:
             fake.version += 1
             fake.last_status = status
-            stamp = {"PROVISIONING": "createdAt", "RUNNING": "startedAt", "STOPPED": "stoppedAt"}
+            stamp = {
+                "PROVISIONING": "createdAt",
+                "PENDING": "pullStartedAt",
+                "RUNNING": "startedAt",
+                "STOPPED": "stoppedAt",
+            }
             if status in stamp:
                 fake.timestamps[stamp[status]] = _now()
             detail = self._detail(fake)

@@ -10,13 +10,14 @@ the real orchestrator entry point with the original arguments.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from fargate_harness import FakeFargate
+from fargate_harness import Ec2Provider, FakeFargate
 
 from chalicelib import backend_fargate, fargate, orchestrator
 from chalicelib.deployment import AwsDeployment, aws_control_plane
@@ -35,6 +36,9 @@ def main(argv: list[str]) -> int:
         handle_ecs_event(event, status_plane[0])
 
     harness = FakeFargate(deliver, output_dir=os.environ.get("FAKE_FARGATE_OUTPUT_DIR"))
+    # EC2 capacity providers of the emulated cluster (Ec2Capacity), as Ec2Provider fields
+    for provider in json.loads(os.environ.get("FAKE_EC2_PROVIDERS", "[]")):
+        harness.add_ec2_capacity_provider(Ec2Provider(**provider))
     harness.attach(ecs)
     fargate.new_ecs_client = lambda region, max_attempts=20: ecs  # type: ignore[assignment]
     backend_fargate.new_ecs_client = fargate.new_ecs_client  # type: ignore[assignment]

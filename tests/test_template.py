@@ -57,6 +57,7 @@ STAR_RESOURCE_ACTIONS = frozenset(
         "ecs:DescribeTaskDefinition",
         "ecs:ListTasks",
         "ecr:GetAuthorizationToken",
+        "ecs:DiscoverPollEndpoint",  # the EC2 instances' ECS agent (Ec2Capacity)
     }
 )
 # Resources that are a policy document (identity or resource policy).
@@ -348,7 +349,11 @@ def _network(t: Template) -> bool:
 
 def _cluster(t: Template) -> bool:
     (cluster,) = resources(t, "AWS::ECS::Cluster").values()
-    return set(cluster["Properties"]["CapacityProviders"]) == {"FARGATE", "FARGATE_SPOT"}
+    providers = cluster["Properties"]["CapacityProviders"]
+    if set(providers) == {"Fn::If"}:  # with Ec2Capacity, ClusterCapacityProviders names them
+        condition, _with_ec2, providers = providers["Fn::If"]
+        assert condition == "UseEc2Capacity"
+    return set(providers) == {"FARGATE", "FARGATE_SPOT"}
 
 
 def _efs(t: Template) -> bool:
