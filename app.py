@@ -228,6 +228,51 @@ def cancel_run(run_id: str) -> dict[str, Any]:
     return api.cancel(submitter_from_environment(), run_id)
 
 
+# Run groups: this project's resource beside WES's runs (docs/run-groups.md).
+
+
+@app.route(f"{BASE_PATH}/groups", methods=["GET"], authorizer=authorizer)
+@_wes
+def list_groups() -> dict[str, Any]:
+    return api.list_groups(submitter_from_environment())
+
+
+@app.route(
+    f"{BASE_PATH}/groups", methods=["POST"], authorizer=authorizer, content_types=ANY_CONTENT
+)
+@_wes
+def create_group() -> dict[str, Any]:
+    return api.put_group(submitter_from_environment(), _body())
+
+
+@app.route(f"{BASE_PATH}/groups/{{name}}", methods=["GET"], authorizer=authorizer)
+@_wes
+def get_group(name: str) -> dict[str, Any]:
+    return api.get_group(submitter_from_environment(), name)
+
+
+@app.route(
+    f"{BASE_PATH}/groups/{{name}}",
+    methods=["PATCH"],
+    authorizer=authorizer,
+    content_types=ANY_CONTENT,
+)
+@_wes
+def update_group(name: str) -> dict[str, Any]:
+    return api.put_group(submitter_from_environment(), _body(), name)
+
+
+@app.route(f"{BASE_PATH}/groups/{{name}}", methods=["DELETE"], authorizer=authorizer)
+@_wes
+def delete_group(name: str) -> dict[str, Any]:
+    return api.delete_group(submitter_from_environment(), name)
+
+
+def _body() -> bytes:
+    body = _request().raw_body or b""
+    return body if isinstance(body, bytes) else body.encode()
+
+
 @app.on_cw_event(
     {
         "source": ["aws.s3"],

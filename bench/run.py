@@ -8,10 +8,10 @@ there.
     python bench/run.py [SCENARIO ...]   the named scenarios (default: all, in SCENARIOS order)
 
 Scenarios: local_scatter and local_one_task (``bench/local_mode.py``), fargate_scatter, the
-control plane's (``bench/control_plane.py``): submit, events, cold_import, package_size, and
-input_placement (``bench/placement.py``). Each result carries ``machine``: the CPU count, the
-load averages and how busy the machine was just before it ran (``bench/machine.py``); a result
-taken on a busy machine says ``"loaded": true``.
+control plane's (``bench/control_plane.py``): submit, events, cold_import, package_size;
+input_placement (``bench/placement.py``) and launch_budget_options (``bench/scale.py``). Each
+result carries ``machine``: the CPU count, the load averages and how busy the machine was just
+before it ran (``bench/machine.py``); a result taken on a busy machine says ``"loaded": true``.
 
     BENCH_SCENARIOS  scenarios to run when none are named (comma- or space-separated)
     BENCH_TASKS      tasks per scatter (default 200)
@@ -132,6 +132,14 @@ def input_placement() -> Result:
     return result
 
 
+def launch_budget_options() -> Result:
+    """Five runs at once sharing the account's RunTask rate (``bench/scale.py``): each pacing
+    alone against the shared launch budget."""
+    from scale import launch_budget_options as measure
+
+    return measure()
+
+
 def package_size() -> Result:
     """The Lambda package's zipped and unzipped size against Lambda's limits (or skipped)."""
     return _control_plane("package_size")
@@ -146,6 +154,7 @@ SCENARIOS: list[Callable[[], Result]] = [
     cold_import,
     package_size,
     input_placement,
+    launch_budget_options,
 ]
 
 

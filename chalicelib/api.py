@@ -57,6 +57,7 @@ def submit_run(
 
 def _submit(submitter: Submitter, request: RunRequest, idempotency_key: str | None) -> RunRecord:
     # miniwdl is imported here, on the submit path only: the status Lambda never loads it.
+    from .groups import GroupError
     from .submit import IdempotencyConflict, SubmitError, submit
     from .validation import RequestError, validate_run_request
 
@@ -93,6 +94,8 @@ def _submit(submitter: Submitter, request: RunRequest, idempotency_key: str | No
         )
     except IdempotencyConflict as exn:
         raise ApiError(409, str(exn)) from None
+    except GroupError as exn:  # an unknown group, a bad priority, a full queue: nothing ran
+        raise ApiError(_group_status(exn) if _group_status(exn) == 429 else 400, str(exn)) from None
     except SubmitError as exn:
         # The run is recorded SYSTEM_ERROR with the reason; the client gets its id.
         log.error("run %s could not start: %s", exn.run_id, exn)
@@ -548,6 +551,104 @@ def cancel(submitter: Submitter, run_id: str) -> dict[str, Any]:
     get_run(submitter, run_id)
     run = cancel_run(submitter.plane, run_id)
     return {"run_id": run.run_id}
+
+
+# run groups: a miniwdl-fargate resource beside WES's runs (docs/run-groups.md)
+
+MAX_GROUP_BODY_BYTES = 16 * 1024
+
+
+def list_groups(submitter: Submitter) -> dict[str, Any]:
+    """``GET /groups``: every run group, ``default`` (its limits from configuration) first."""
+    from .admission import read_group
+    from .groups import DEFAULT_GROUP
+
+    plane = _grouped(submitter)
+    default, _revision = read_group(plane, DEFAULT_GROUP)
+    others = [g for g in plane.store.list_groups() if g.name != DEFAULT_GROUP]
+    return {"groups": [g.describe() for g in (default, *others)]}
+
+
+def get_group(submitter: Submitter, name: str) -> dict[str, Any]:
+    """``GET /groups/{name}``."""
+    from .admission import read_group
+    from .groups import GroupError
+
+    try:
+        group, _revision = read_group(_grouped(submitter), name)
+    except GroupError as exn:
+        raise ApiError(_group_status(exn), str(exn)) from None
+    return group.describe()
+
+
+def put_group(submitter: Submitter, body: bytes, name: str | None = None) -> dict[str, Any]:
+    """``POST /groups`` (create; the body names it) or ``PATCH /groups/{name}`` (change the
+    limits given; ``null`` clears one). The body is JSON: ``name``, ``description``,
+    ``max_runs``, ``max_vcpus``, ``max_gpus``, ``max_duration`` (seconds, or "12h"),
+    ``max_cost_usd``. Raising a limit admits the runs that now fit."""
+    from . import wes
+    from .admission import create_or_update_group, read_group
+    from .groups import GroupError, check_name, parse_limits
+
+    if len(body) > MAX_GROUP_BODY_BYTES:
+        raise ApiError(400, f"a group is at most {MAX_GROUP_BODY_BYTES // 1024} KiB of JSON")
+    data = wes.parse_json(body or b"{}", "the group")
+    if not isinstance(data, dict):
+        raise ApiError(400, "the group must be a JSON object")
+    plane = _grouped(submitter)
+    try:
+        if name is None:
+            group_name = check_name(data.get("name"))
+            limits = parse_limits(data)
+            description = _description(data.get("description", ""))
+            record = create_or_update_group(plane, group_name, limits, description, create=True)
+        else:
+            if "name" in data and data["name"] != name:
+                raise GroupError("a group cannot be renamed")
+            current, _revision = read_group(plane, check_name(name))
+            limits = parse_limits(data, current.limits)
+            description = _description(data.get("description", current.description))
+            record = create_or_update_group(plane, name, limits, description, create=False)
+    except GroupError as exn:
+        raise ApiError(_group_status(exn), str(exn)) from None
+    return record.describe()
+
+
+def delete_group(submitter: Submitter, name: str) -> dict[str, Any]:
+    """``DELETE /groups/{name}``: only a group with no run admitted or waiting."""
+    from .admission import delete_group as delete
+    from .groups import GroupError
+
+    try:
+        delete(_grouped(submitter), name)
+    except GroupError as exn:
+        raise ApiError(_group_status(exn), str(exn)) from None
+    return {"name": name}
+
+
+def _grouped(submitter: Submitter) -> Any:
+    if submitter.plane.admission is None:
+        raise ApiError(501, "run groups are not enabled on this deployment")
+    return submitter.plane
+
+
+def _description(value: object) -> str:
+    if not isinstance(value, str) or len(value) > 1024:
+        raise ApiError(400, "description must be a string of at most 1024 characters")
+    return value
+
+
+def _group_status(exn: Exception) -> int:
+    """The HTTP status of a group error: 404 unknown, 409 busy or taken, 429 queue full."""
+    from .admission import GroupBusy, GroupExists, QueueFull, UnknownGroup
+
+    if isinstance(exn, UnknownGroup):
+        return 404
+    if isinstance(exn, GroupBusy | GroupExists):
+        return 409
+    if isinstance(exn, QueueFull):
+        return 429
+    return 400
 
 
 def _offset(token: str) -> int:

@@ -63,6 +63,7 @@ from .fargate import (
     new_ecs_client,
     parse_pull_through_cache,
 )
+from .launch_budget import hold_lease, release_lease
 from .launcher import LaunchError, TaskSpec
 from .local_mode import LocalHome
 from .miniwdl_plugins import remember_plugin_entry_points
@@ -491,6 +492,7 @@ class FargateContainer(SharedFilesystemContainer):
                 gpus=where.gpus,
             )
             try:
+                spec = self._hold_lease(runtime, spec, terminating, logger)
                 record = self.launch_and_wait(
                     logger,
                     terminating,
@@ -507,6 +509,7 @@ class FargateContainer(SharedFilesystemContainer):
             except GaveUp as exn:
                 raise wdl_error.RuntimeError(f"task {self.run_id}: {exn}") from None
             except LaunchError as exn:
+                self._release_lease(runtime, spec)
                 if exn.transient:
                     self._interruptions += 1
                     raise Interrupted(f"Fargate could not start the task: {exn}") from exn
@@ -540,6 +543,31 @@ class FargateContainer(SharedFilesystemContainer):
             self._interruptions += 1
         return attempt_exit_code(record)
 
+    @staticmethod
+    def _hold_lease(
+        runtime: _Runtime, spec: TaskSpec, terminating: Callable[[], bool], logger: logging.Logger
+    ) -> TaskSpec:
+        """The shared launch budget's lease for the task (``launch_budget``): it waits, PENDING,
+        while its group or the account has no vCPUs/GPUs to spare or the launch rate is spent."""
+        budget = runtime.plane.budget if runtime.plane is not None else None
+        if budget is None or runtime.plane is None:
+            return spec
+        held = hold_lease(
+            budget,
+            runtime.plane.store,
+            spec,
+            terminating,
+            lambda reason: logger.info(_("task PENDING", reason=reason)),
+        )
+        if held is None:
+            raise Terminated()
+        return held
+
+    @staticmethod
+    def _release_lease(runtime: _Runtime, spec: TaskSpec) -> None:
+        if runtime.plane is not None:
+            release_lease(runtime.plane.budget, spec)
+
 
 def _wait_unless(stop: Callable[[], bool], seconds: float, tick: float = 0.2) -> bool:
     """Sleep ``seconds`` unless ``stop()`` turns true first; returns whether it did."""
@@ -561,7 +589,7 @@ def _control_plane(cfg: config.Loader, launcher: EcsLauncher) -> ControlPlane | 
     deployment = AwsDeployment.from_lookup(lambda key: control_plane_option(cfg, key))
     if deployment is not None:
         aws = aws_control_plane(deployment)
-        return ControlPlane(aws.store, aws.notifier, launcher, aws.prices)
+        return ControlPlane(aws.store, aws.notifier, launcher, aws.prices, budget=aws.budget)
     home = control_plane_option(cfg, "home")
     if not home:
         return None

@@ -17,6 +17,7 @@ import sys
 from typing import NoReturn
 
 from . import cli_commands as commands
+from . import group_cli
 from .cli_run_flags import add_run_flags
 from .local_mode import LocalHome, default_home
 from .run_control import AmbiguousRun
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         return result
     except KeyboardInterrupt:
         return 130
-    except (CliError, WesError, RunRequestError, LocationError) as exn:
+    except (CliError, WesError, RunRequestError, LocationError, group_cli.GroupCommandError) as exn:
         _die(str(exn))
     except (NotFound, AmbiguousRun) as exn:
         _die(str(exn.args[0]) if exn.args else str(exn))
@@ -132,6 +133,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("run_id", metavar="RUN")
     p.add_argument("--no-wait", action="store_true", help="return once the cancel is asked")
     p.set_defaults(handler=commands.cmd_cancel)
+
+    group_cli.register(sub)
 
     p = sub.add_parser(
         "serve",

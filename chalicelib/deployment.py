@@ -12,7 +12,7 @@ import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import ecs_events
 from .launcher import TaskSpec
@@ -22,6 +22,7 @@ from .status import ControlPlane
 
 if TYPE_CHECKING:
     from .s3_objects import S3Objects
+    from .store import Store
     from .sweep import SweepReport
 
 PREFIX = "MINIWDL_FARGATE_"
@@ -197,14 +198,32 @@ def aws_control_plane(deployment: AwsDeployment) -> ControlPlane:
         security_groups=deployment.security_groups,
         assign_public_ip=deployment.assign_public_ip,
     )
+    store = DynamoDbStore(
+        boto3.client("dynamodb"), deployment.table, retention_days=deployment.retention_days
+    )
     return ControlPlane(
-        store=DynamoDbStore(
-            boto3.client("dynamodb"), deployment.table, retention_days=deployment.retention_days
-        ),
+        store=store,
         notifier=MeteredNotifier(EventBridgeNotifier(boto3.client("events"), deployment.bus)),
         launcher=EcsLauncher(new_ecs_client(""), cluster),
         prices=prices_from_environment(deployment.as_environment()),
+        **group_ports(store, deployment.orchestrator_spec, deployment.orchestrator_task_definition),
     )
+
+
+def group_ports(
+    store: Store, orchestrator_spec: Callable[[str], TaskSpec], enabled: object = True
+) -> dict[str, Any]:
+    """The ``ControlPlane`` fields for run groups and the shared launch budget: admission
+    (where orchestrators can be launched: ``enabled``), with the ``default`` group's limits and
+    the account's from ``MINIWDL_FARGATE_DEFAULT_GROUP_*`` / ``MINIWDL_FARGATE_ACCOUNT_*``."""
+    from .admission import Admission
+    from .groups import default_limits
+    from .launch_budget import AccountLimits, SharedLaunchBudget
+
+    return {
+        "admission": Admission(orchestrator_spec, default_limits(os.environ)) if enabled else None,
+        "budget": SharedLaunchBudget(store, AccountLimits.from_environment(os.environ)),
+    }
 
 
 @functools.cache

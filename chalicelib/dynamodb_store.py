@@ -3,6 +3,8 @@
 Items (each carries the whole record as JSON in ``item``, and a TTL attribute ``expires_at``):
   run   pk "RUN#<run_id>"   sk "RUN"
   task  pk "TASK#<task_id>" sk "TASK"
+  group pk "GROUP#<name>"   sk "GROUP"   (listed through by_time: gsi1pk "GROUPS", gsi1sk name)
+  launch budget pk "BUDGET#<name>" sk "BUDGET"
 Indexes:
   by_time   gsi1pk "RUNS#<shard>"          gsi1sk "<created_at>#<run_id>"  runs, newest first
   by_state  gsi2pk "STATE#<state>#<shard>" gsi2sk "<created_at>#<run_id>"  runs of one state
@@ -25,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .groups import GroupRecord
+from .launch_budget import BudgetRecord
 from .records import RunRecord, TaskRecord
 from .states import State, is_terminal
 from .store import (
@@ -209,6 +213,65 @@ class DynamoDbStore:
     def ended_since(self, seen: int) -> list[str] | None:
         return self._changes.ended_since(seen)
 
+    # run groups and the launch budget: no TTL (they live until deleted)
+
+    def get_group(self, name: str) -> GroupRecord | None:
+        item = self._get(_group_key(name))
+        return GroupRecord.from_item(item) if item is not None else None
+
+    def put_group(self, group: GroupRecord, expected_revision: int | None) -> bool:
+        item = {
+            **self._common(_group_key(group.name), group.to_item(), group.revision),
+            "gsi1pk": {"S": "GROUPS"},
+            "gsi1sk": {"S": group.name},
+        }
+        del item["expires_at"]
+        return self._put_revision(item, expected_revision)
+
+    def list_groups(self) -> list[GroupRecord]:
+        groups: list[GroupRecord] = []
+        start: dict[str, Any] | None = None
+        while True:
+            request: dict[str, Any] = {
+                "TableName": self.table,
+                "IndexName": "by_time",
+                "KeyConditionExpression": "gsi1pk = :groups",
+                "ExpressionAttributeValues": {":groups": {"S": "GROUPS"}},
+            }
+            if start:
+                request["ExclusiveStartKey"] = start
+            response = self.client.query(**request)
+            groups += [GroupRecord.from_item(json.loads(i["item"]["S"])) for i in response["Items"]]
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return sorted(groups, key=lambda g: g.name)
+
+    def delete_group(self, name: str, expected_revision: int) -> bool:
+        try:
+            self.client.delete_item(
+                TableName=self.table,
+                Key=_group_key(name),
+                ConditionExpression="revision = :expected",
+                ExpressionAttributeValues={":expected": _n(expected_revision)},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def get_budget(self, name: str) -> BudgetRecord | None:
+        item = self._get(_budget_key(name))
+        return BudgetRecord.from_item(item) if item is not None else None
+
+    def put_budget(self, budget: BudgetRecord, expected_revision: int | None) -> bool:
+        item = self._common(_budget_key(budget.name), budget.to_item(), budget.revision)
+        del item["expires_at"]
+        return self._put_revision(item, expected_revision)
+
+    def _put_revision(self, item: dict[str, Any], expected_revision: int | None) -> bool:
+        if expected_revision is None:
+            return self._put(item, "attribute_not_exists(pk)", {})
+        return self._put(item, "revision = :expected", {":expected": _n(expected_revision)})
+
     # items
 
     def _run_item(self, run: RunRecord) -> dict[str, Any]:
@@ -312,6 +375,14 @@ def _run_key(run_id: str) -> dict[str, Any]:
 
 def _task_key(task_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"TASK#{task_id}"}, "sk": {"S": "TASK"}}
+
+
+def _group_key(name: str) -> dict[str, Any]:
+    return {"pk": {"S": f"GROUP#{name}"}, "sk": {"S": "GROUP"}}
+
+
+def _budget_key(name: str) -> dict[str, Any]:
+    return {"pk": {"S": f"BUDGET#{name}"}, "sk": {"S": "BUDGET"}}
 
 
 def _n(value: int) -> dict[str, str]:

@@ -18,6 +18,8 @@ import sys
 from dataclasses import dataclass
 
 from . import ecs_events
+from .admission import Admission
+from .groups import default_limits
 from .launcher import TaskSpec
 from .local_launcher import DEFAULT_STOP_GRACE_SECONDS, LocalLauncher
 from .notifications import JsonLinesNotifier
@@ -100,6 +102,15 @@ class LocalHome:
             lambda event: handle_ecs_event(event, plane),
             detach=detach,
             stop_grace_seconds=stop_grace_seconds,
+        )
+        # Run groups: a run admitted when another ends is launched by whichever process handled
+        # that event (an agent, the CLI's sweep), so through agents of its own.
+        plane.admission = Admission(
+            self.orchestrator_spec,
+            default_limits(os.environ),
+            launcher=LocalLauncher(
+                self.tasks_dir, lambda event: handle_ecs_event(event, plane), detach=True
+            ),
         )
         return plane
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+from .groups import GroupRecord
+from .launch_budget import BudgetRecord
 from .records import RunRecord, TaskRecord
 from .states import State, is_terminal
 from .store import (
@@ -27,6 +29,8 @@ class MemoryStore:
     def __init__(self) -> None:
         self._runs: dict[str, RunRecord] = {}
         self._tasks: dict[str, TaskRecord] = {}
+        self._groups: dict[str, GroupRecord] = {}
+        self._budgets: dict[str, BudgetRecord] = {}
         self._lock = threading.Lock()
         self._changes = ChangeCounter()
 
@@ -95,3 +99,41 @@ class MemoryStore:
     def list_tasks(self, run_id: str) -> list[TaskRecord]:
         with self._lock:
             return [t for t in self._tasks.values() if t.run_id == run_id]
+
+    # run groups and the launch budget
+
+    def get_group(self, name: str) -> GroupRecord | None:
+        with self._lock:
+            return self._groups.get(name)
+
+    def put_group(self, group: GroupRecord, expected_revision: int | None) -> bool:
+        with self._lock:
+            current = self._groups.get(group.name)
+            if (current.revision if current is not None else None) != expected_revision:
+                return False
+            self._groups[group.name] = group
+            return True
+
+    def list_groups(self) -> list[GroupRecord]:
+        with self._lock:
+            return [self._groups[name] for name in sorted(self._groups)]
+
+    def delete_group(self, name: str, expected_revision: int) -> bool:
+        with self._lock:
+            current = self._groups.get(name)
+            if current is None or current.revision != expected_revision:
+                return False
+            del self._groups[name]
+            return True
+
+    def get_budget(self, name: str) -> BudgetRecord | None:
+        with self._lock:
+            return self._budgets.get(name)
+
+    def put_budget(self, budget: BudgetRecord, expected_revision: int | None) -> bool:
+        with self._lock:
+            current = self._budgets.get(budget.name)
+            if (current.revision if current is not None else None) != expected_revision:
+                return False
+            self._budgets[budget.name] = budget
+            return True

@@ -78,6 +78,14 @@ class RunRecord(_Item):
     cost: JSON | None = None
     log_location: str | None = None
     unannounced: list[JSON] = field(default_factory=list)
+    # Run groups (``admission``): the group the run joined ("" for runs admitted without one),
+    # its priority in the group's queue, why it waits (None once admitted), when it was
+    # admitted, and when it must end (its group's ``max_duration`` from admission).
+    group: str = ""
+    priority: int = 0
+    waiting: str | None = None
+    admitted_at: str | None = None
+    deadline: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,7 @@ class TaskRecord(_Item):
     log_stream: str | None = None
     revision: int = 0
     unannounced: list[JSON] = field(default_factory=list)
+    lease: str | None = None  # the launch budget's lease it holds (``launch_budget``)
     # Seconds from PROVISIONING (createdAt) until the image pull began (else the start or the
     # stop): on EC2 capacity, mostly the Auto Scaling group starting an instance from zero.
     provisioning_seconds: float | None = None

@@ -39,7 +39,15 @@ def find_run(store: Store, run_id: str, *, scan_limit: int = 10_000) -> RunRecor
 
 def cancel_run(plane: ControlPlane, run_id: str) -> RunRecord:
     """Ask the run to stop: CANCELING, then its orchestrator is stopped; its events finish the
-    job (the orchestrator stops its tasks and the run becomes CANCELED). Returns the run."""
+    job (the orchestrator stops its tasks and the run becomes CANCELED). A run still waiting for
+    admission in its group leaves the queue CANCELED at once: nothing ran, nothing to stop.
+    Returns the run."""
+    if plane.admission is not None:
+        from .admission import cancel_queued
+
+        queued = cancel_queued(plane, run_id)
+        if queued is not None:
+            return queued
     changed = change_run(plane, run_id, lambda r: request_cancel(r, utc_now()))
     run = changed or plane.store.get_run(run_id)
     if run is None:

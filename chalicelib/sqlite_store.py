@@ -16,6 +16,8 @@ import threading
 import weakref
 from collections.abc import Sequence
 
+from .groups import GroupRecord
+from .launch_budget import BudgetRecord
 from .records import RunRecord, TaskRecord
 from .states import State, is_terminal
 from .store import (
@@ -43,6 +45,16 @@ CREATE TABLE IF NOT EXISTS tasks (
     item TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_run ON tasks (run_id);
+CREATE TABLE IF NOT EXISTS groups (
+    name TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL,
+    item TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS budgets (
+    name TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL,
+    item TEXT NOT NULL
+);
 """
 
 
@@ -165,6 +177,48 @@ class SqliteStore:
         rows = self._query("SELECT item FROM tasks WHERE run_id = ? ORDER BY rowid", (run_id,))
         return [TaskRecord.from_item(json.loads(r[0])) for r in rows]
 
+    # run groups and the launch budget (one table each, same compare-and-set as runs)
+
+    def get_group(self, name: str) -> GroupRecord | None:
+        rows = self._query("SELECT item FROM groups WHERE name = ?", (name,))
+        return GroupRecord.from_item(json.loads(rows[0][0])) if rows else None
+
+    def put_group(self, group: GroupRecord, expected_revision: int | None) -> bool:
+        return self._put_named(
+            "groups", group.name, group.revision, _dump(group), expected_revision
+        )
+
+    def list_groups(self) -> list[GroupRecord]:
+        rows = self._query("SELECT item FROM groups ORDER BY name")
+        return [GroupRecord.from_item(json.loads(r[0])) for r in rows]
+
+    def delete_group(self, name: str, expected_revision: int) -> bool:
+        return self._change(
+            "DELETE FROM groups WHERE name = ? AND revision = ?", (name, expected_revision)
+        )
+
+    def get_budget(self, name: str) -> BudgetRecord | None:
+        rows = self._query("SELECT item FROM budgets WHERE name = ?", (name,))
+        return BudgetRecord.from_item(json.loads(rows[0][0])) if rows else None
+
+    def put_budget(self, budget: BudgetRecord, expected_revision: int | None) -> bool:
+        return self._put_named(
+            "budgets", budget.name, budget.revision, _dump(budget), expected_revision
+        )
+
+    def _put_named(
+        self, table: str, name: str, revision: int, item: str, expected_revision: int | None
+    ) -> bool:
+        if expected_revision is None:
+            return self._change(
+                f"INSERT OR IGNORE INTO {table} (name, revision, item) VALUES (?,?,?)",
+                (name, revision, item),
+            )
+        return self._change(
+            f"UPDATE {table} SET revision = ?, item = ? WHERE name = ? AND revision = ?",
+            (revision, item, name, expected_revision),
+        )
+
 
 # Every store of this process: SQLite forbids using a connection in both processes of a fork,
 # and even opening one in the child while the parent's copy of its state says it holds locks.
@@ -198,5 +252,5 @@ os.register_at_fork(
 )
 
 
-def _dump(record: RunRecord | TaskRecord) -> str:
+def _dump(record: RunRecord | TaskRecord | GroupRecord | BudgetRecord) -> str:
     return json.dumps(record.to_item(), separators=(",", ":"))

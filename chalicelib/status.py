@@ -12,7 +12,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import ecs_events
 from .cost import tasks_cost
@@ -22,6 +22,10 @@ from .notifications import Notification, Notifier, run_notification, task_notifi
 from .records import JSON, RunRecord, TaskRecord, utc_now
 from .store import NotFound, Store, update_run, update_task
 from .transitions import apply_orchestrator_event, apply_task_event, tasks_to_stop
+
+if TYPE_CHECKING:
+    from .admission import Admission
+    from .launch_budget import SharedLaunchBudget
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,10 @@ class ControlPlane:
     notifier: Notifier
     launcher: Launcher
     prices: Prices = X86_PRICES
+    # Run groups (``admission``) and the shared launch budget (``launch_budget``): None where
+    # runs launch at once and task containers take no lease.
+    admission: Admission | None = None
+    budget: SharedLaunchBudget | None = None
 
 
 def handle_ecs_event(event: Any, plane: ControlPlane) -> None:
@@ -62,7 +70,30 @@ def handle_ecs_event(event: Any, plane: ControlPlane) -> None:
     if parsed.role == ecs_events.ROLE_ORCHESTRATOR:
         _apply_orchestrator(parsed, plane)
     else:
-        change_task(plane, parsed.task_id, lambda t: apply_task_event(t, parsed, utc_now()))
+        lease = _lease(plane, event)
+        change_task(
+            plane,
+            parsed.task_id,
+            lambda t: _with_lease(apply_task_event(t, parsed, utc_now()), lease),
+        )
+        if parsed.stopped and lease is not None and plane.budget is not None:
+            plane.budget.release(lease)  # a duplicate event finds it given back: no write
+
+
+def _lease(plane: ControlPlane, event: Any) -> str | None:
+    """The launch budget's lease the event's task holds (None without a budget)."""
+    if plane.budget is None:
+        return None
+    from .launch_budget import lease_of
+
+    return lease_of(event)
+
+
+def _with_lease(task: TaskRecord | None, lease: str | None) -> TaskRecord | None:
+    """The task record naming its lease, so the sweep can renew or give it back."""
+    if task is None or lease is None or task.lease == lease:
+        return task
+    return dataclasses.replace(task, lease=lease)
 
 
 def create_run(plane: ControlPlane, run: RunRecord) -> None:
@@ -196,3 +227,7 @@ def _apply_orchestrator(event: ecs_events.TaskEvent, plane: ControlPlane) -> Non
         stopped = stop_run_tasks(plane, event.run_id, "the run's orchestrator stopped", tasks)
         if stopped:
             log.warning("stopped %d leftover task(s) of run %s", stopped, event.run_id)
+        if plane.admission is not None:
+            from .admission import run_ended
+
+            run_ended(plane, event.run_id)  # its group's room goes to the next waiting run

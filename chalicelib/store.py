@@ -17,6 +17,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from .groups import GroupRecord
+from .launch_budget import BudgetRecord
 from .records import RunRecord, TaskRecord
 from .states import State
 
@@ -76,6 +78,25 @@ class Store(Protocol):
         """The ids of the tasks this process recorded as ended after its count was ``seen``
         (``wait_for_change``), so a waiter re-reads those alone; None when it cannot tell
         (then every waited-for task must be read)."""
+
+    def get_group(self, name: str) -> GroupRecord | None:
+        """The run group, or None."""
+
+    def put_group(self, group: GroupRecord, expected_revision: int | None) -> bool:
+        """Write ``group`` if the stored revision is ``expected_revision`` (None: if no group of
+        that name exists yet); False otherwise."""
+
+    def list_groups(self) -> list[GroupRecord]:
+        """Every run group, by name."""
+
+    def delete_group(self, name: str, expected_revision: int) -> bool:
+        """Delete the group if its stored revision is ``expected_revision``; False otherwise."""
+
+    def get_budget(self, name: str) -> BudgetRecord | None:
+        """The launch budget (``launch_budget``), or None."""
+
+    def put_budget(self, budget: BudgetRecord, expected_revision: int | None) -> bool:
+        """Write ``budget`` with compare-and-set on its revision, as ``put_group``."""
 
 
 class ChangeCounter:

@@ -86,6 +86,7 @@ def submit(
     """
     tags = dict(tags or {})
     options = dict(options or {})
+    group, priority = _group_of(plane, tags, options)
     digest = request_digest(request, {"tags": tags, "options": options, "task": request.task})
     run_id = idempotent_run_id(idempotency_key) if idempotency_key else new_run_id()
     now = utc_now()
@@ -129,13 +130,50 @@ def submit(
         request=summary,
         tags=tags,
         orchestrator_log=spec.log_path,
+        group=group,
+        priority=priority,
+        waiting="waiting for admission" if group else None,
     )
     try:
         create_run(plane, run)
     except RunExists:
         return _repeat(run, digest, plane, spec)
+    if group:
+        return _admit(run, plane)
     _launch(run, plane, spec)
     return run
+
+
+def _group_of(
+    plane: ControlPlane, tags: dict[str, str], options: dict[str, str]
+) -> tuple[str, int]:
+    """The run's group and priority where runs are admitted by group ("" and 0 elsewhere);
+    raises ``groups.GroupError`` (an unknown group, a bad priority) before anything is
+    written."""
+    if plane.admission is None:
+        return "", 0
+    from .admission import check_room_to_wait, read_group
+    from .groups import DEFAULT_GROUP, Limits, run_group
+
+    group, priority = run_group(tags, options)
+    if group == DEFAULT_GROUP and plane.admission.default_limits == Limits():
+        # An unlimited default group admits every run at once: it keeps no count, and the
+        # common submission costs no group reads or writes.
+        return "", 0
+    record, _revision = read_group(plane, group)
+    check_room_to_wait(record)  # a full group refuses the run before anything is written
+    return group, priority
+
+
+def _admit(run: RunRecord, plane: ControlPlane) -> RunRecord:
+    """Queue the run in its group; launched now if it fits (``admission``)."""
+    from .admission import admit_submitted
+
+    admitted = admit_submitted(plane, run)
+    if admitted.state == State.SYSTEM_ERROR:
+        message = (admitted.error or {}).get("message", "the orchestrator could not be started")
+        raise SubmitError(run.run_id, str(message))
+    return admitted
 
 
 def _repeat(run: RunRecord, digest: str, plane: ControlPlane, spec: TaskSpec) -> RunRecord:
@@ -146,6 +184,8 @@ def _repeat(run: RunRecord, digest: str, plane: ControlPlane, spec: TaskSpec) ->
         raise IdempotencyConflict(
             f"the idempotency key was used for run {existing.run_id} with a different request"
         )
+    if existing.state == State.QUEUED and existing.group and not existing.admitted_at:
+        return _admit(existing, plane)  # queued once in its group however often repeated
     if existing.state == State.QUEUED and not existing.orchestrator_arn:
         _launch(existing, plane, spec)  # the same client token: ECS starts at most one task
     return existing

@@ -113,6 +113,7 @@ def sweep(
         log.info(
             "sweep: %d run(s), %d quiet task(s), %d repaired", len(runs), len(arns), len(repaired)
         )
+    repair_limits(plane, runs, tasks, moment, timedelta(seconds=quiet_seconds))
     return SweepReport(runs=len(runs), described=len(arns), repaired=tuple(repaired))
 
 
@@ -134,3 +135,31 @@ def _jsonable(value: Any) -> Any:
         stamp = value.astimezone(UTC).isoformat(timespec="milliseconds")
         return stamp.replace("+00:00", "Z")
     return value
+
+
+def repair_limits(
+    plane: ControlPlane,
+    runs: Sequence[RunRecord],
+    tasks: Mapping[str, Sequence[TaskRecord]],
+    now: datetime,
+    quiet: timedelta,
+) -> None:
+    """Run groups' and the launch budget's share of the sweep (no ECS call): admission's
+    repairs (``admission.reconcile_groups``: lost STOPPED events, stranded and unlaunched
+    runs, runs past their deadline), and the leases of tasks still in flight renewed, those of
+    tasks that ended given back."""
+    if plane.admission is not None:
+        from .admission import reconcile_groups
+        from .cost import tasks_cost
+
+        costs = {
+            r.run_id: tasks_cost(tasks.get(r.run_id, ()), plane.prices).usd for r in runs if r.group
+        }
+        for line in reconcile_groups(plane, runs, now, quiet, costs):
+            log.info("sweep: %s", line)
+    if plane.budget is not None:
+        held = [t for ts in tasks.values() for t in ts if t.lease]
+        alive = {str(t.lease) for t in held if not is_terminal(t.state)}
+        ended = {str(t.lease) for t in held if is_terminal(t.state)}
+        if plane.budget.repair(alive, ended):
+            log.info("sweep: launch budget leases renewed or given back")

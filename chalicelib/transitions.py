@@ -276,3 +276,36 @@ def _stop_description(event: TaskEvent) -> str:
     if event.exit_code is not None:
         parts.append(f"exit code {event.exit_code}")
     return ", ".join(parts)
+
+
+def mark_waiting(run: RunRecord, now: str, reason: str) -> RunRecord | None:
+    """A queued run waits for its group's room; ``reason`` says for what. None if the run is no
+    longer waiting (admitted, canceled) or already says so."""
+    if run.state != State.QUEUED or run.admitted_at or run.waiting == reason:
+        return None
+    return _revise(run, now, waiting=reason)
+
+
+def mark_admitted(run: RunRecord, now: str, deadline: str | None) -> RunRecord | None:
+    """The run's group admitted it: it may launch now, and must end by ``deadline``. None if
+    the run is no longer QUEUED (canceled while it waited) or was admitted already."""
+    if run.state != State.QUEUED or run.admitted_at:
+        return None
+    return _revise(run, now, waiting=None, admitted_at=now, deadline=deadline)
+
+
+def cancel_unlaunched(run: RunRecord, now: str, reason: str) -> RunRecord | None:
+    """A run canceled before its orchestrator was launched: CANCELED at once, nothing to stop."""
+    if run.orchestrator_arn or run.state not in (State.QUEUED, State.CANCELING):
+        return None
+    return _revise(
+        run, now, state=State.CANCELED, waiting=None, end_time=now, error={"message": reason}
+    )
+
+
+def request_cancel_for(run: RunRecord, now: str, reason: str) -> RunRecord | None:
+    """``request_cancel``, with the reason recorded as the run's error (a limit it broke)."""
+    canceling = request_cancel(run, now)
+    if canceling is None:
+        return None
+    return dataclasses.replace(canceling, error={"message": reason})

@@ -289,7 +289,9 @@ def test_run_task_only_project_families_on_this_cluster(template: Template) -> N
             assert family in (f"{ORCHESTRATOR_FAMILY}:*", f"{TASK_FAMILY_PREFIX}*:*"), where
         cluster = statement["Condition"]["ArnEquals"]["ecs:cluster"]
         assert is_getatt(cluster, "Cluster"), where
-    assert found == 2  # the submit path (orchestrators) and the orchestrator (WDL tasks)
+    # the submit path and the status handler (orchestrators: run groups admit on a run's end),
+    # and the orchestrator (WDL tasks)
+    assert found == 3
 
 
 def test_pass_role_only_this_stacks_roles_to_ecs(template: Template) -> None:
@@ -303,7 +305,7 @@ def test_pass_role_only_this_stacks_roles_to_ecs(template: Template) -> None:
             assert any(is_getatt(resource, role) for role in roles), f"{where}: {resource}"
         passed_to = statement["Condition"]["StringEquals"]["iam:PassedToService"]
         assert passed_to == "ecs-tasks.amazonaws.com", where
-    assert found == 2
+    assert found == 3  # submit, status (run groups launch orchestrators), orchestrator
 
 
 def test_table_and_bucket_writes_only_on_this_table_and_bucket(template: Template) -> None:

@@ -1,0 +1,429 @@
+"""One launch budget for the account: vCPUs and GPUs in flight, and the RunTask rate.
+
+Every orchestrator takes from the same record in the store before each RunTask, and the status
+handler gives back on the task's STOPPED event. The record holds:
+
+- a lease per task container in flight (its group, vCPUs, GPUs, and an expiry), so that the
+  vCPUs and GPUs in flight of each group and of the account are sums over it. A lease that is
+  never given back (a lost STOPPED event) expires; the sweep renews the leases of tasks still
+  running and gives back those of tasks that ended, so a lost event never leaks capacity for
+  longer than a lease;
+- a token bucket for the account's RunTask rate (20 calls/s), shared by every orchestrator
+  instead of each pacing itself at 95% of it.
+
+AWS calls per task: one GetItem and one conditional PutItem to take (before RunTask), the same
+to give back (on STOPPED); a write that loses a race reads and tries again. Within a process one
+thread at a time takes, so concurrent orchestrators contend, not their threads.
+
+The decisions (``take``, ``give_back``, ``renew``) are pure; ``SharedLaunchBudget`` is the thin
+adapter over the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .groups import Limits
+
+if TYPE_CHECKING:
+    from .launcher import TaskSpec
+    from .store import Store
+
+log = logging.getLogger(__name__)
+
+ACCOUNT_BUDGET = "account"
+ENV_LEASE = "MINIWDL_FARGATE_LEASE"
+DEFAULT_LEASE_SECONDS = 3600.0
+RUN_TASK_RATE = 19.0  # 95% of ECS's 20 RunTask calls/s, for every orchestrator together
+RUN_TASK_BURST = 20.0
+# One record holds every lease (about 60 bytes each) in one DynamoDB item (400 KB at most).
+MAX_LEASES = 4000
+LEASE_KEY_CHARS = 24
+ENV_ACCOUNT_MAX_VCPUS = "MINIWDL_FARGATE_ACCOUNT_MAX_VCPUS"
+ENV_ACCOUNT_MAX_GPUS = "MINIWDL_FARGATE_ACCOUNT_MAX_GPUS"
+
+
+class BudgetError(ValueError):
+    """A task that can never fit its group's or the account's limits."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Capacity held by one task container from before its RunTask until its STOPPED event."""
+
+    group: str
+    vcpus: float
+    gpus: int
+    expires: float  # epoch seconds
+    fargate: bool = True  # else on EC2 capacity: outside the account's Fargate vCPU quota
+
+
+@dataclass(frozen=True)
+class AccountLimits:
+    """The deployment's hard limits above every group: the account's Fargate vCPU quota (and
+    GPUs), and the RunTask rate shared by every orchestrator."""
+
+    max_vcpus: float | None = None
+    max_gpus: int | None = None
+    rate_per_s: float = RUN_TASK_RATE
+    burst: float = RUN_TASK_BURST
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> AccountLimits:
+        """From ``MINIWDL_FARGATE_ACCOUNT_MAX_VCPUS`` / ``..._MAX_GPUS`` (unset: no limit)."""
+        vcpus = environ.get(ENV_ACCOUNT_MAX_VCPUS, "").strip()
+        gpus = environ.get(ENV_ACCOUNT_MAX_GPUS, "").strip()
+        try:
+            return cls(
+                max_vcpus=float(vcpus) if vcpus else None, max_gpus=int(gpus) if gpus else None
+            )
+        except ValueError:
+            raise BudgetError(
+                f"{ENV_ACCOUNT_MAX_VCPUS}/{ENV_ACCOUNT_MAX_GPUS} must be numbers"
+            ) from None
+
+
+@dataclass(frozen=True)
+class BudgetRecord:
+    """The shared launch budget as stored; ``revision`` is its compare-and-set counter."""
+
+    name: str = ACCOUNT_BUDGET
+    leases: Mapping[str, Lease] = field(default_factory=dict)
+    tokens: float = RUN_TASK_BURST
+    stamp: float = 0.0  # epoch seconds the tokens were counted at
+    revision: int = 0
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "leases": {
+                k: [v.group, v.vcpus, v.gpus, v.expires, v.fargate] for k, v in self.leases.items()
+            },
+            "tokens": self.tokens,
+            "stamp": self.stamp,
+            "revision": self.revision,
+        }
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> BudgetRecord:
+        leases = {
+            str(k): Lease(str(g), float(v), int(n), float(e), bool(rest[0]) if rest else True)
+            for k, (g, v, n, e, *rest) in (item.get("leases") or {}).items()
+        }
+        return cls(
+            name=str(item["name"]),
+            leases=leases,
+            tokens=float(item.get("tokens", RUN_TASK_BURST)),
+            stamp=float(item.get("stamp") or 0.0),
+            revision=int(item.get("revision") or 0),
+        )
+
+    def in_flight(
+        self, now: float, group: str | None = None, *, fargate_only: bool = False
+    ) -> tuple[float, int]:
+        """(vCPUs, GPUs) held by live leases, of one group or of all (on Fargate only)."""
+        live = [
+            lease
+            for lease in self.leases.values()
+            if lease.expires > now
+            and (group is None or lease.group == group)
+            and (lease.fargate or not fargate_only)
+        ]
+        return sum(lease.vcpus for lease in live), sum(lease.gpus for lease in live)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What ``take`` decided: ``budget`` to write (None: nothing to write), and, if the task
+    may not launch yet, ``wait`` seconds to wait at most before trying again and ``reason``."""
+
+    budget: BudgetRecord | None
+    granted: bool
+    wait: float = 0.0
+    reason: str = ""
+
+
+def take(
+    budget: BudgetRecord,
+    key: str,
+    group: str,
+    vcpus: float,
+    gpus: int,
+    group_limits: Limits,
+    account: AccountLimits,
+    now: float,
+    *,
+    fargate: bool = True,
+) -> Grant:
+    """Take a lease for task ``key`` (and one RunTask token) if the group's and the account's
+    vCPUs and GPUs in flight and the launch rate allow; else say why to wait. A key that holds a
+    live lease already is granted again without a write (a retried launch). Raises
+    ``BudgetError`` for a task bigger than a limit: it could never launch. The account's vCPUs
+    are its Fargate quota: a task on EC2 capacity (``fargate`` false) counts in its group's."""
+    for scope, limits_v, limits_g in (
+        (f"group {group}", group_limits.max_vcpus, group_limits.max_gpus),
+        ("the account", account.max_vcpus if fargate else None, account.max_gpus),
+    ):
+        if limits_v is not None and vcpus > limits_v:
+            raise BudgetError(f"a task of {vcpus:g} vCPUs exceeds {scope}'s {limits_v:g}")
+        if limits_g is not None and gpus > limits_g:
+            raise BudgetError(f"a task of {gpus} GPUs exceeds {scope}'s {limits_g}")
+    held = budget.leases.get(key)
+    if held is not None and held.expires > now:
+        return Grant(None, True)
+    live = {k: v for k, v in budget.leases.items() if v.expires > now}
+    current = dataclasses.replace(budget, leases=live)
+    reason = _over(current, group, vcpus, gpus, group_limits, account, now, fargate)
+    if not reason and len(live) >= MAX_LEASES:
+        reason = f"waiting: {MAX_LEASES} task containers in flight, the launch budget's most"
+    if reason:
+        # nothing to wait on but a release; the caller waits ``wait`` and looks again
+        pruned = current if len(live) != len(budget.leases) else None
+        return Grant(pruned, False, wait=1.0, reason=reason)
+    elapsed = max(0.0, now - budget.stamp)
+    tokens = min(account.burst, budget.tokens + elapsed * account.rate_per_s)
+    if tokens < 1.0:
+        return Grant(None, False, wait=(1.0 - tokens) / account.rate_per_s, reason="launch rate")
+    lease = Lease(group, vcpus, gpus, now + account.lease_seconds, fargate)
+    return Grant(
+        dataclasses.replace(
+            current, leases={**live, key: lease}, tokens=tokens - 1.0, stamp=max(now, budget.stamp)
+        ),
+        True,
+    )
+
+
+def _over(
+    budget: BudgetRecord,
+    group: str,
+    vcpus: float,
+    gpus: int,
+    group_limits: Limits,
+    account: AccountLimits,
+    now: float,
+    fargate: bool = True,
+) -> str:
+    """Why the task does not fit now ("" if it does)."""
+    group_v, group_g = budget.in_flight(now, group)
+    fargate_v, _ = budget.in_flight(now, fargate_only=True)
+    _, all_g = budget.in_flight(now)
+    account_v = vcpus if fargate else 0.0
+    checks = (
+        (group_limits.max_vcpus, group_v, vcpus, f"group {group} has {group_v:g} of", "vCPUs"),
+        (group_limits.max_gpus, group_g, gpus, f"group {group} has {group_g} of", "GPUs"),
+        (account.max_vcpus, fargate_v, account_v, f"the account has {fargate_v:g} of", "vCPUs"),
+        (account.max_gpus, all_g, gpus, f"the account has {all_g} of", "GPUs"),
+    )
+    for limit, used, asked, said, what in checks:
+        if limit is not None and asked and used + asked > limit + 1e-9:
+            return f"waiting: {said} {limit:g} {what} in flight"
+    return ""
+
+
+def give_back(budget: BudgetRecord, key: str) -> BudgetRecord | None:
+    """The budget without task ``key``'s lease; None if it holds none (a duplicate event)."""
+    if key not in budget.leases:
+        return None
+    return dataclasses.replace(budget, leases={k: v for k, v in budget.leases.items() if k != key})
+
+
+def renew(
+    budget: BudgetRecord,
+    alive: Collection[str],
+    ended: Collection[str],
+    now: float,
+    lease_seconds: float,
+) -> BudgetRecord | None:
+    """The sweep's repair: the leases of tasks still in flight (``alive``) renewed for
+    ``lease_seconds``, those of tasks that ended (``ended``: their STOPPED event was lost)
+    given back, expired ones dropped; others are left to run out. None if nothing changes."""
+    leases: dict[str, Lease] = {}
+    for key, lease in budget.leases.items():
+        if key in ended or (lease.expires <= now and key not in alive):
+            continue
+        if key in alive:
+            lease = dataclasses.replace(lease, expires=max(lease.expires, now + lease_seconds))
+        leases[key] = lease
+    if leases == dict(budget.leases):
+        return None
+    return dataclasses.replace(budget, leases=leases)
+
+
+def lease_of(event: Mapping[str, Any]) -> str | None:
+    """The lease key an ECS event's task holds (the ``MINIWDL_FARGATE_LEASE`` its launcher set
+    in the container's environment, which every event echoes), or None."""
+    detail = event.get("detail") or {}
+    overrides = detail.get("overrides") or {}
+    for container in overrides.get("containerOverrides") or ():
+        for pair in container.get("environment") or ():
+            if isinstance(pair, Mapping) and pair.get("name") == ENV_LEASE:
+                value = pair.get("value")
+                return str(value) if value else None
+    return None
+
+
+class SharedLaunchBudget:
+    """The adapter: ``acquire`` before RunTask (blocks until the lease is granted), ``release``
+    on STOPPED or when RunTask failed. ``clock`` is epoch seconds (tests move it)."""
+
+    def __init__(
+        self,
+        store: Store,
+        account: AccountLimits,
+        *,
+        name: str = ACCOUNT_BUDGET,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.store = store
+        self.account = account
+        self.name = name
+        self.clock = clock
+        self.sleep = sleep
+        self.writes = 0  # conditional writes attempted (for the bench)
+        self.conflicts = 0  # of them, lost to another writer
+        self._lock = threading.Lock()
+
+    def acquire(
+        self,
+        key: str,
+        group: str,
+        vcpus: float,
+        gpus: int = 0,
+        group_limits: Limits | None = None,
+        *,
+        stop: Callable[[], bool] = lambda: False,
+        on_wait: Callable[[str], None] | None = None,
+        fargate: bool = True,
+    ) -> bool:
+        """Take the lease; False if ``stop()`` turned true while waiting. ``on_wait`` hears the
+        reason once each time it changes. Raises ``BudgetError`` (never fits)."""
+        said = ""
+        limits = group_limits or Limits()
+        while not stop():
+            with self._lock:
+                grant = self._try(key, group, vcpus, gpus, limits, fargate)
+            if grant.granted:
+                return True
+            if grant.reason != said and grant.reason != "launch rate":
+                said = grant.reason
+                if on_wait is not None:
+                    on_wait(said)
+            self.sleep(grant.wait * (1.0 + random.random() / 4))
+        return False
+
+    def _try(
+        self, key: str, group: str, vcpus: float, gpus: int, limits: Limits, fargate: bool
+    ) -> Grant:
+        while True:
+            current = self.store.get_budget(self.name)
+            expected = current.revision if current is not None else None
+            base = current or BudgetRecord(self.name, stamp=self.clock())
+            grant = take(
+                base, key, group, vcpus, gpus, limits, self.account, self.clock(), fargate=fargate
+            )
+            if grant.budget is None or self._write(grant.budget, expected):
+                return grant
+
+    def release(self, key: str) -> bool:
+        """Give the lease back; False if it was not held (a duplicate event)."""
+        while True:
+            current = self.store.get_budget(self.name)
+            if current is None:
+                return False
+            new = give_back(current, key)
+            if new is None:
+                return False
+            if self._write(new, current.revision):
+                return True
+
+    def repair(self, alive: Collection[str], ended: Collection[str]) -> bool:
+        """``renew`` (the sweep's part); True if it wrote."""
+        while True:
+            current = self.store.get_budget(self.name)
+            if current is None:
+                return False
+            new = renew(current, alive, ended, self.clock(), self.account.lease_seconds)
+            if new is None:
+                return False
+            if self._write(new, current.revision):
+                return True
+
+    def _write(self, budget: BudgetRecord, expected: int | None) -> bool:
+        self.writes += 1
+        new = dataclasses.replace(budget, revision=(expected or 0) + 1)
+        if self.store.put_budget(new, expected):
+            return True
+        self.conflicts += 1
+        return False
+
+
+# the orchestrator's side: a lease around each task container's launch
+
+_RUN_GROUPS: dict[str, tuple[str, Limits]] = {}
+_RUN_GROUPS_LOCK = threading.Lock()
+
+
+def run_limits(store: Store, run_id: str) -> tuple[str, Limits]:
+    """The run's group and its limits, read once per process (a limit changed while the run
+    goes on applies to the runs admitted after)."""
+    with _RUN_GROUPS_LOCK:
+        if run_id in _RUN_GROUPS:
+            return _RUN_GROUPS[run_id]
+    run = store.get_run(run_id)
+    name = run.group if run is not None and run.group else "default"
+    group = store.get_group(name)
+    found = (name, group.limits if group is not None else Limits())
+    with _RUN_GROUPS_LOCK:
+        _RUN_GROUPS[run_id] = found
+    return found
+
+
+def hold_lease(
+    budget: SharedLaunchBudget | None,
+    store: Store,
+    spec: TaskSpec,
+    stop: Callable[[], bool],
+    on_wait: Callable[[str], None] | None = None,
+) -> TaskSpec | None:
+    """Take the lease a task container needs before its RunTask: the spec to launch (naming
+    its lease, which its events echo for the give-back on STOPPED), or None if ``stop()``
+    turned true while it waited. Without a budget, the spec as it is. A task bigger than a
+    limit is a ``LaunchError`` (it could never launch)."""
+    from .launcher import LaunchError
+
+    if budget is None or not spec.client_token:
+        return spec
+    group, limits = run_limits(store, spec.run_id)
+    key = spec.client_token[:LEASE_KEY_CHARS]
+    try:
+        held = budget.acquire(
+            key,
+            group,
+            spec.cpu / 1024,
+            spec.gpus,
+            limits,
+            stop=stop,
+            on_wait=on_wait,
+            fargate=not spec.capacity_provider,
+        )
+    except BudgetError as exn:
+        raise LaunchError(str(exn)) from None
+    if not held:
+        return None
+    return dataclasses.replace(spec, environment={**spec.environment, ENV_LEASE: key})
+
+
+def release_lease(budget: SharedLaunchBudget | None, spec: TaskSpec) -> None:
+    """Give back the lease of a task whose RunTask failed (no STOPPED event will)."""
+    key = spec.environment.get(ENV_LEASE)
+    if budget is not None and key:
+        budget.release(key)
