@@ -135,10 +135,14 @@ def plain_miniwdl(bin_dir: str, check: Callable[[Any], bool]) -> Command:
 
 
 def compare(
-    name: str, commands: dict[str, Command], args: Callable[[], list[str]], reps: int
-) -> tuple[dict[str, list[float]], dict[str, list[float]], int]:
-    """Time each command ``reps`` times, interleaved, after one warm-up each; fresh ``args()``
-    for every run. Returns wall and CPU seconds by command, and the number of failed runs."""
+    name: str, bin_dir: str, check: Callable[[Any], bool], args: Callable[[], list[str]], reps: int
+) -> Result:
+    """Run both commands ``reps`` times each, interleaved, after one warm-up each, with fresh
+    ``args()`` for every run; each command's summary, its times and the failed runs."""
+    commands = {
+        "miniwdl_fargate": miniwdl_fargate(bin_dir, check),
+        "plain_miniwdl": plain_miniwdl(bin_dir, check),
+    }
     walls: dict[str, list[float]] = {command: [] for command in commands}
     cpus: dict[str, list[float]] = {command: [] for command in commands}
     failures = 0
@@ -157,7 +161,13 @@ def compare(
                 walls[command].append(round(seconds, 3))
                 if cpu is not None:
                     cpus[command].append(cpu)
-    return walls, cpus, failures
+    return {
+        "scenario": name,
+        "repetitions": reps,
+        **{command: summary(walls[command], cpus[command]) for command in commands},
+        "runs_s": walls,
+        "failures": failures,
+    }
 
 
 def summary(times: list[float], cpus: list[float]) -> dict[str, float | None]:
@@ -190,28 +200,22 @@ def local_scatter(bin_dir: str, tasks: int, reps: int) -> Result:
     def check(outputs: Any) -> bool:
         return isinstance(outputs.get("many.out"), list) and len(outputs["many.out"]) == tasks
 
-    commands = {
-        "miniwdl_fargate": miniwdl_fargate(bin_dir, check),
-        "plain_miniwdl": plain_miniwdl(bin_dir, check),
-    }
-    times, cpus, failures = compare(
-        "local_scatter", commands, lambda: [SCATTER_WDL, f"n={tasks}", f"nonce={_nonce()}"], reps
+    result = compare(
+        "local_scatter",
+        bin_dir,
+        check,
+        lambda: [SCATTER_WDL, f"n={tasks}", f"nonce={_nonce()}"],
+        reps,
     )
-    ours = summary(times["miniwdl_fargate"], cpus["miniwdl_fargate"])
-    plain = summary(times["plain_miniwdl"], cpus["plain_miniwdl"])
+    ours, plain = result["miniwdl_fargate"], result["plain_miniwdl"]
     ratio = _ratio(ours["median_s"], plain["median_s"])
     return {
-        "scenario": "local_scatter",
+        **result,
         "tasks": tasks,
-        "repetitions": reps,
-        "miniwdl_fargate": ours,
-        "plain_miniwdl": plain,
         "ratio": ratio,
         "cpu_ratio": _ratio(ours["median_cpu_s"], plain["median_cpu_s"]),
         "target_ratio": SCATTER_TARGET_RATIO,
         "meets_target": ratio is not None and ratio <= SCATTER_TARGET_RATIO,
-        "runs_s": times,
-        "failures": failures,
     }
 
 
@@ -226,23 +230,13 @@ def local_one_task(bin_dir: str, reps: int) -> Result:
     def check(outputs: Any) -> bool:
         return outputs.get("one_task.out") == nonces[-1]
 
-    commands = {
-        "miniwdl_fargate": miniwdl_fargate(bin_dir, check),
-        "plain_miniwdl": plain_miniwdl(bin_dir, check),
-    }
-    times, cpus, failures = compare("local_one_task", commands, args, reps)
-    ours = summary(times["miniwdl_fargate"], cpus["miniwdl_fargate"])
-    plain = summary(times["plain_miniwdl"], cpus["plain_miniwdl"])
+    result = compare("local_one_task", bin_dir, check, args, reps)
+    ours, plain = result["miniwdl_fargate"], result["plain_miniwdl"]
     extra = _difference(ours["median_s"], plain["median_s"])
     return {
-        "scenario": "local_one_task",
-        "repetitions": reps,
-        "miniwdl_fargate": ours,
-        "plain_miniwdl": plain,
+        **result,
         "extra_s": extra,
         "extra_cpu_s": _difference(ours["median_cpu_s"], plain["median_cpu_s"]),
         "target_extra_s": ONE_TASK_TARGET_EXTRA_S,
         "meets_target": extra is not None and extra <= ONE_TASK_TARGET_EXTRA_S,
-        "runs_s": times,
-        "failures": failures,
     }
