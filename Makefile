@@ -6,7 +6,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 export UV_NO_PROGRESS := 1
 
-.PHONY: demo test lint bench install clean package image deploy destroy
+.PHONY: demo test lint bench install clean package image deploy destroy browser
 
 $(BIN)/uv:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -29,9 +29,11 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/uv
 
 install: $(RUNTIME_STAMP)
 
-## demo: run examples/hello.wdl in the local mode and print its outputs
+## demo: run examples/hello.wdl in the local mode, print its outputs and its report's path
 demo: $(RUNTIME_STAMP)
-	$(BIN)/miniwdl-fargate run examples/hello.wdl
+	@out=$$($(BIN)/miniwdl-fargate run examples/hello.wdl) || exit $$?; echo "$$out"; \
+	run=$$(printf '%s' "$$out" | $(BIN)/python -c 'import json, sys; print(json.load(sys.stdin)["run_id"])'); \
+	echo "report: $$($(BIN)/python -m chalicelib.report $$run)"
 
 ## lint: ruff and mypy
 lint: $(DEV_STAMP)
@@ -39,8 +41,15 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check app.py chalicelib tests bench
 	$(BIN)/mypy app.py chalicelib
 
+## browser: Debian's chromium, for the run report's browser test (installed when missing)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		command -v apt-get >/dev/null 2>&1 || { echo "make test needs Debian's chromium package"; exit 1; }; \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && $$sudo apt-get install -y -qq chromium; }
+
 ## test: lint, types and the whole test suite
-test: lint
+test: lint browser
 	$(BIN)/pytest -q
 
 ## bench: performance scenarios, one JSON line each

@@ -9,9 +9,10 @@ there.
 
 Scenarios: local_scatter and local_one_task (``bench/local_mode.py``), fargate_scatter, the
 control plane's (``bench/control_plane.py``): submit, events, cold_import, package_size;
-input_placement (``bench/placement.py``) and launch_budget_options (``bench/scale.py``). Each
-result carries ``machine``: the CPU count, the load averages and how busy the machine was just
-before it ran (``bench/machine.py``); a result taken on a busy machine says ``"loaded": true``.
+input_placement (``bench/placement.py``), launch_budget_options (``bench/scale.py``) and
+shim_overhead (``bench/shim.py``). Each result carries ``machine``: the CPU count, the load
+averages and how busy the machine was just before it ran (``bench/machine.py``); a result taken
+on a busy machine says ``"loaded": true``.
 
     BENCH_SCENARIOS  scenarios to run when none are named (comma- or space-separated)
     BENCH_TASKS      tasks per scatter (default 200)
@@ -140,6 +141,13 @@ def launch_budget_options() -> Result:
     return measure()
 
 
+def shim_overhead() -> Result:
+    """What the platform shim adds to a trivial task (``bench/shim.py``)."""
+    from shim import shim_overhead as measure
+
+    return measure()
+
+
 def package_size() -> Result:
     """The Lambda package's zipped and unzipped size against Lambda's limits (or skipped)."""
     return _control_plane("package_size")
@@ -155,6 +163,7 @@ SCENARIOS: list[Callable[[], Result]] = [
     package_size,
     input_placement,
     launch_budget_options,
+    shim_overhead,
 ]
 
 

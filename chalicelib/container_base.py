@@ -10,6 +10,8 @@ code.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -25,11 +27,12 @@ from WDL.runtime import task as wdl_task
 from WDL.runtime.error import Interrupted, Terminated
 from WDL.runtime.task_container import TaskContainer
 
-from . import ecs_events
+from . import ecs_events, shim
 from .launcher import Launcher, TaskSpec
 from .placement import WRITE_BITS, Placer, finalize_script, make_outputs_read_only
 from .records import TaskRecord
 from .states import State
+from .status import ControlPlane
 from .task_watcher import TaskWatcher, WatchError
 
 
@@ -89,6 +92,13 @@ class SharedFilesystemContainer(TaskContainer):
         shell = self.cfg.get("task_runtime", "command_shell")
         work, stdout, stderr = self.host_work_dir(), self.host_stdout_txt(), self.host_stderr_txt()
         streams = f">> {shlex.quote(stdout)} 2>> {shlex.quote(stderr)}"
+        # Through the platform shim (``shim``): it records what the attempt used, and changes
+        # neither its exit status nor its output.
+        usage = self.host_usage_json()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(usage)  # a former attempt's
+        mode = "container" if self.FINALIZE_IN_CONTAINER else "process"
+        shell = shlex.join(shim.shim_argv(self._shim_path(), usage, mode, shlex.split(shell)))
         if not self.FINALIZE_IN_CONTAINER:
             run = f"cd {shlex.quote(work)} && exec {shell} {shlex.quote(script)} {streams}"
             return ["/bin/sh", "-c", run]
@@ -102,6 +112,33 @@ class SharedFilesystemContainer(TaskContainer):
             f" {finalize_script(work, [stdout, stderr])}; exit $rc"
         )
         return ["/bin/sh", "-c", wrapper]
+
+    def host_usage_json(self) -> str:
+        """Where the shim records the attempt's usage: beside its stdout and stderr."""
+        return os.path.join(self.host_dir, shim.USAGE_FILE)
+
+    def _shim_path(self) -> str:
+        """The shim the orchestrator placed for the run (``[miniwdl_fargate] shim``), else one
+        placed beside the task's directory (plain ``miniwdl run``)."""
+        return control_plane_option(self.cfg, "shim") or _place_shim(os.path.dirname(self.host_dir))
+
+    def control_plane(self) -> ControlPlane | None:
+        """The control plane the backend records to (its runtime's ``plane``), if any."""
+        plane = getattr(getattr(type(self), "_runtime", None), "plane", None)
+        return plane if isinstance(plane, ControlPlane) else None
+
+    def attach_usage(self, record: TaskRecord) -> TaskRecord:
+        """The attempt's final record with the shim's ``usage``, recorded and announced as "WDL
+        Task Usage" where there is a control plane (``status.record_usage``)."""
+        usage = shim.read_usage(self.host_usage_json())
+        if usage is None or record.usage is not None:
+            return record
+        plane = self.control_plane()
+        if plane is None:
+            return dataclasses.replace(record, usage=usage)
+        from .status import record_usage
+
+        return record_usage(plane, record, usage)
 
     def launch_and_wait(
         self,
@@ -148,6 +185,7 @@ class SharedFilesystemContainer(TaskContainer):
                     raise GaveUp(reason)
                 raise Terminated()
             poll_stderr()
+        record = self.attach_usage(record)
         if not self.FINALIZE_IN_CONTAINER:
             make_outputs_read_only(
                 self.host_work_dir(), [self.host_stdout_txt(), self.host_stderr_txt()]
@@ -209,6 +247,11 @@ def attempt_exit_code(record: TaskRecord) -> int:
 
 
 _PLACER = Placer()
+
+
+@functools.cache
+def _place_shim(directory: str) -> str:
+    return shim.place(directory)
 
 
 @functools.cache

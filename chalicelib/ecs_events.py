@@ -97,6 +97,7 @@ class TaskEvent:
     started_at: str | None = None
     stopped_at: str | None = None
     pull_started_at: str | None = None
+    capacity_provider: str | None = None
     cpu: str | None = None
     memory: str | None = None
     return_codes: str = "0"
@@ -187,6 +188,7 @@ def parse_task_event(event: Any) -> TaskEvent | None:
         started_at=stamps.get("startedAt"),
         stopped_at=stamps.get("stoppedAt"),
         pull_started_at=stamps.get("pullStartedAt"),
+        capacity_provider=_str_or_none(detail.get("capacityProviderName")),
         cpu=_str_or_none(detail.get("cpu")),
         memory=_str_or_none(detail.get("memory")),
         return_codes=env.get(ENV_RETURN_CODES, "0"),

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import math
+import re
 import shlex
 import threading
 import time
@@ -233,10 +234,12 @@ def run_task_request(
     started_by: str,
     container_name: str | None = None,
     shell_entry_point: bool = False,
+    run_tags: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The RunTask request for a spec. ``shell_entry_point``: the definition's entry point is
     ``SHELL_ENTRY_POINT`` (as ``task_definition`` registers it), so the command override is
-    the script it runs. Raises ``LaunchError`` if the overrides are too large."""
+    the script it runs. ``run_tags``: the run's own tags, carried beside the spec's
+    (``ecs_tags``). Raises ``LaunchError`` if the overrides are too large."""
     command = shell_command(spec.command) if shell_entry_point else list(spec.command)
     container: dict[str, Any] = {
         "name": container_name or config.container_name,
@@ -283,13 +286,56 @@ def run_task_request(
         "overrides": overrides,
         "startedBy": started_by,
         "group": f"family:{spec.family}"[:255],
-        "tags": [{"key": k, "value": v} for k, v in spec.tags.items()][:50],
+        "tags": ecs_tags(spec.tags, run_tags),
     }
     if not ec2:
         request["platformVersion"] = "LATEST"
     if spec.client_token:
         request["clientToken"] = spec.client_token[:MAX_CLIENT_TOKEN]
     return request
+
+
+MAX_TAGS = 50
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+# The orchestrator passes the run's own tags to the backends in this variable (JSON).
+ENV_RUN_TAGS = "MINIWDL__MINIWDL_FARGATE__RUN_TAGS"
+_TAG_CHARS = re.compile(r"[^\w .:/=+\-@]", re.ASCII)
+
+
+def ecs_tags(
+    own: Mapping[str, str], run_tags: Mapping[str, str] | None = None
+) -> list[dict[str, str]]:
+    """RunTask ``tags``: the project's own (``own``, first, kept whole) and then the run's, so
+    Cost Explorer can group the bill by the user's tags, within ECS's limits: 50 tags, keys
+    up to 128 and values up to 256 characters of letters, digits, spaces and ``_.:/=+-@``
+    (others become ``_``). A run tag is left out if its key is reserved (``aws:``), is one of
+    the project's (``miniwdl-fargate:``) or is empty; the first 50 by key are kept."""
+    tags = [{"key": k, "value": v} for k, v in own.items()][:MAX_TAGS]
+    taken = {t["key"] for t in tags}
+    for key in sorted(run_tags or {}):
+        clean = _TAG_CHARS.sub("_", str(key).strip())[:MAX_TAG_KEY]
+        lowered = clean.lower()
+        if not clean or lowered.startswith(("aws:", "miniwdl-fargate:")) or clean in taken:
+            continue
+        if len(tags) >= MAX_TAGS:
+            break
+        value = _TAG_CHARS.sub("_", str((run_tags or {})[key]))[:MAX_TAG_VALUE]
+        tags.append({"key": clean, "value": value})
+        taken.add(clean)
+    return tags
+
+
+def run_tags_from_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The run's tags the orchestrator passed on (``ENV_RUN_TAGS``); none if unset or bad."""
+    import os
+
+    raw = (os.environ if environ is None else environ).get(ENV_RUN_TAGS, "")
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def new_ecs_client(region: str, max_attempts: int = 20) -> Any:
@@ -402,9 +448,12 @@ class EcsLauncher:
         config: ClusterConfig,
         *,
         limits: LaunchLimits | None = None,
+        run_tags: Mapping[str, str] | None = None,
     ) -> None:
         self.ecs = ecs
         self.config = config
+        # the run's own tags, on every task launched (``ecs_tags``)
+        self.run_tags = run_tags_from_environment() if run_tags is None else dict(run_tags)
         self.limits = limits or LaunchLimits()
         self.counters = EcsCounters()
         self._definitions: dict[str, str] = {}
@@ -428,6 +477,7 @@ class EcsLauncher:
             started_by=started_by(spec.role, spec.run_id),
             container_name=container,
             shell_entry_point=not spec.task_definition,
+            run_tags=self.run_tags,
         )
         self.limits.acquire(1)
         self.counters.run_task += 1
@@ -494,7 +544,10 @@ class EcsLauncher:
         if architecture == self.config.architecture:
             return self
         other = EcsLauncher(
-            self.ecs, replace(self.config, architecture=architecture), limits=self.limits
+            self.ecs,
+            replace(self.config, architecture=architecture),
+            limits=self.limits,
+            run_tags=self.run_tags,
         )
         other.counters = self.counters
         other._definitions = self._definitions

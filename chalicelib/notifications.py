@@ -22,6 +22,7 @@ from .states import is_terminal
 SOURCE = "miniwdl-fargate"
 RUN_DETAIL_TYPE = "WDL Run State Change"
 TASK_DETAIL_TYPE = "WDL Task State Change"
+TASK_USAGE_DETAIL_TYPE = "WDL Task Usage"
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,23 @@ def task_notification(
         detail["stop_code"] = new.stop_code
     if is_terminal(new.state):
         detail["cost"] = record_cost(new, prices=prices).as_dict()
+    if new.usage is not None:
+        detail["usage"] = new.usage
     return Notification(TASK_DETAIL_TYPE, detail)
+
+
+def usage_notification(task: TaskRecord) -> Notification:
+    """What the platform shim measured of a finished attempt ("WDL Task Usage"): attached after
+    the attempt's final state change was announced, so it has an event of its own."""
+    detail: dict[str, Any] = {
+        "run_id": task.run_id,
+        "task_id": task.task_id,
+        "call_id": task.call_id,
+        "attempt": task.attempt,
+        "state": task.state.value,
+        "usage": task.usage,
+    }
+    return Notification(TASK_USAGE_DETAIL_TYPE, detail)
 
 
 class JsonLinesNotifier:

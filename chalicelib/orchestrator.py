@@ -24,8 +24,9 @@ from typing import Any
 from WDL import Error as wdl_error
 from WDL import Zip as wdl_zip
 
-from . import efs
+from . import efs, shim
 from .cost import tasks_cost
+from .fargate import ENV_RUN_TAGS
 from .launcher import ENV_TASK_ARN
 from .miniwdl_plugins import remember_plugin_entry_points
 from .objects import ObjectStore, result_key
@@ -216,6 +217,9 @@ def run(
     # the submitter's MINIWDL__* settings (checked against the deployment's own at submission)
     submitted = json.loads(str(options.get("miniwdl_env") or "{}"))
     env = {**cache_environment(root, os.environ), **submitted, **miniwdl_env}
+    env.setdefault("MINIWDL__MINIWDL_FARGATE__SHIM", shim.place(root))  # once per run
+    if record.tags:  # carried onto every ECS task the run starts (``fargate.ecs_tags``)
+        env.setdefault(ENV_RUN_TAGS, json.dumps(record.tags))
     exit_code = _run_miniwdl(argv, env, cwd=working_directory(record.request, main_wdl))
     result = _read_json(result_path)
     log_location = _publish_logs(run_dir, run_id, objects)
@@ -235,6 +239,7 @@ def run(
         )
         outcome = outputs_record(values, location, run_dir)
         _report(plane, run_id, State.COMPLETE, None, 0, outputs=outcome, log=log_location)
+        _write_report(plane, objects, run_id, root)
         _clean_up(record.request, State.COMPLETE, run_dir)
         return 0
 
@@ -258,6 +263,7 @@ def run(
             summary["message"] = f"{summary['message']}: {reason}"
     _report(plane, run_id, state, summary, code, log=log_location, tasks=tasks)
     stop_run_tasks(plane, run_id, f"the run ended {state.value}", tasks)
+    _write_report(plane, objects, run_id, root)
     _clean_up(record.request, state, run_dir)
     return code
 
@@ -294,6 +300,27 @@ def _report(
             log_location=log,
         ),
     )
+
+
+def _write_report(plane: ControlPlane, objects: ObjectStore, run_id: str, root: str) -> None:
+    """The run's HTML report beside its outputs (``report``); a report that cannot be written
+    is logged, never a failure of the run."""
+    from .cost import spot_prices_from_environment
+    from .report import write_report
+
+    try:
+        location = write_report(
+            plane.store,
+            objects,
+            run_id,
+            work_root=root,
+            prices=plane.prices,
+            spot_prices=spot_prices_from_environment(),
+        )
+    except Exception:  # the run's outcome is already recorded; the report is a view of it
+        log.exception("the run's report could not be written")
+        return
+    log.info("run report: %s", location)
 
 
 def _clean_up(request: Mapping[str, Any], state: State, run_dir: str) -> None:

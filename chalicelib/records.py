@@ -123,3 +123,10 @@ class TaskRecord(_Item):
     # Seconds from PROVISIONING (createdAt) until the image pull began (else the start or the
     # stop): on EC2 capacity, mostly the Auto Scaling group starting an instance from zero.
     provisioning_seconds: float | None = None
+    # When ECS began pulling the image (Fargate bills from there, not from ``started_at``), and
+    # the capacity provider it ran on (``FARGATE_SPOT`` is billed at Spot prices).
+    pull_started_at: str | None = None
+    capacity_provider: str | None = None
+    # What the attempt really used, as the platform shim measured it (``shim.parse_usage``):
+    # attached by the backend once the attempt ends; None where no shim ran.
+    usage: JSON | None = None

@@ -18,7 +18,13 @@ from . import ecs_events
 from .cost import tasks_cost
 from .fargate import X86_PRICES, Prices
 from .launcher import Launcher
-from .notifications import Notification, Notifier, run_notification, task_notification
+from .notifications import (
+    Notification,
+    Notifier,
+    run_notification,
+    task_notification,
+    usage_notification,
+)
 from .records import JSON, RunRecord, TaskRecord, utc_now
 from .store import NotFound, Store, update_run, update_task
 from .transitions import apply_orchestrator_event, apply_task_event, tasks_to_stop
@@ -155,6 +161,28 @@ def change_task(
     if record is not None and record.unannounced:
         _flush_task(plane, record)
     return changed[1] if changed is not None else None
+
+
+def record_usage(plane: ControlPlane, task: TaskRecord, usage: JSON) -> TaskRecord:
+    """Put what the platform shim measured on a finished attempt's record, and announce it
+    ("WDL Task Usage"). Not through the outbox: the status handler may still be sending the
+    attempt's last state change from it, and a second flush would send that again. So the
+    announcement is sent once, after the write; it is lost only if this process dies between
+    the two (the figures stay on the record)."""
+    changed = update_task(
+        plane.store,
+        task.task_id,
+        lambda t: None if t is None or t.usage is not None else dataclasses.replace(t, usage=usage),
+        latest=task,
+    )
+    if changed is None:
+        return plane.store.get_task(task.task_id) or dataclasses.replace(task, usage=usage)
+    recorded = changed[1]
+    try:
+        plane.notifier.publish([usage_notification(recorded)])
+    except Exception:  # the usage is on the record; only its announcement is lost
+        log.exception("announcing the usage of task %s failed", task.task_id)
+    return recorded
 
 
 def _outbox(pending: list[JSON], note: Notification | None) -> list[JSON]:

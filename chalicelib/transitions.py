@@ -54,6 +54,8 @@ def apply_task_event(current: TaskRecord | None, event: TaskEvent, now: str) -> 
         stdout=event.stdout or base.stdout,
         stderr=event.stderr or base.stderr,
         log_stream=event.log_stream or base.log_stream,
+        pull_started_at=event.pull_started_at or base.pull_started_at,
+        capacity_provider=event.capacity_provider or base.capacity_provider,
         provisioning_seconds=base.provisioning_seconds
         if base.provisioning_seconds is not None
         else provisioning_seconds(
@@ -258,7 +260,7 @@ def _with_orchestrator(
     own = record_cost(
         cpu=event.cpu,
         memory=event.memory,
-        started_at=event.started_at,
+        started_at=event.pull_started_at or event.started_at,  # billed from the pull
         stopped_at=event.stopped_at,
         prices=prices,
     )

@@ -499,6 +499,9 @@ def task_log_location(task: TaskRecord, stream: str) -> str | None:
     return task.stdout if stream == "stdout" else task.stderr
 
 
+_USAGE_TAGS = ("peak_memory_mib", "cpu_seconds", "disk_mib")
+
+
 def task_log(
     task: TaskRecord, cost: Mapping[str, float] | None = None, *, base_url: str
 ) -> dict[str, Any]:
@@ -523,6 +526,8 @@ def task_log(
             **({"log_stream": task.log_stream} if task.log_stream else {}),
             **({"stop_code": task.stop_code} if task.stop_code else {}),
             **({"cost_usd": str(cost["usd"])} if cost else {}),
+            # what the platform shim measured (``shim``), as WES tags: strings
+            **{k: str(v) for k, v in (task.usage or {}).items() if k in _USAGE_TAGS},
         },
     }
     return _present(log)
