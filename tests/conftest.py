@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 
 import boto3
@@ -11,6 +12,12 @@ from moto import mock_aws
 from chalicelib.dynamodb_store import DynamoDbStore, table_definition
 from chalicelib.memory_store import MemoryStore
 from chalicelib.sqlite_store import SqliteStore
+
+# A suite started with SIGINT ignored (a background job of a non-interactive shell, `make test &`)
+# would hand that on to every process it starts, and the Ctrl-C tests would see commands that
+# rightly keep ignoring it: here Ctrl-C is what it is in a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(params=["sqlite", "memory", "dynamodb"])
