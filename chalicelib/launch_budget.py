@@ -168,20 +168,23 @@ def take(
     live lease already is granted again without a write (a retried launch). Raises
     ``BudgetError`` for a task bigger than a limit: it could never launch. The account's vCPUs
     are its Fargate quota: a task on EC2 capacity (``fargate`` false) counts in its group's."""
-    for scope, limits_v, limits_g in (
-        (f"group {group}", group_limits.max_vcpus, group_limits.max_gpus),
-        ("the account", account.max_vcpus if fargate else None, account.max_gpus),
-    ):
-        if limits_v is not None and vcpus > limits_v:
-            raise BudgetError(f"a task of {vcpus:g} vCPUs exceeds {scope}'s {limits_v:g}")
-        if limits_g is not None and gpus > limits_g:
-            raise BudgetError(f"a task of {gpus} GPUs exceeds {scope}'s {limits_g}")
+    limits = _limits(budget, now, group, vcpus, gpus, group_limits, account, fargate)
+    for whose, limit, _used, asked, what in limits:
+        if limit is not None and asked > limit:
+            raise BudgetError(f"a task of {asked:g} {what} exceeds {whose}'s {limit:g}")
     held = budget.leases.get(key)
     if held is not None and held.expires > now:
         return Grant(None, True)
     live = {k: v for k, v in budget.leases.items() if v.expires > now}
     current = dataclasses.replace(budget, leases=live)
-    reason = _over(current, group, vcpus, gpus, group_limits, account, now, fargate)
+    reason = next(
+        (
+            f"waiting: {whose} has {used:g} of {limit:g} {what} in flight"
+            for whose, limit, used, asked, what in limits
+            if limit is not None and asked and used + asked > limit + 1e-9
+        ),
+        "",
+    )
     if not reason and len(live) >= MAX_LEASES:
         reason = f"waiting: {MAX_LEASES} task containers in flight, the launch budget's most"
     if reason:
@@ -201,31 +204,27 @@ def take(
     )
 
 
-def _over(
+def _limits(
     budget: BudgetRecord,
+    now: float,
     group: str,
     vcpus: float,
     gpus: int,
     group_limits: Limits,
     account: AccountLimits,
-    now: float,
-    fargate: bool = True,
-) -> str:
-    """Why the task does not fit now ("" if it does)."""
+    fargate: bool,
+) -> list[tuple[str, float | None, float, float, str]]:
+    """Each limit the task counts against: (whose, limit, in flight now, the task's, what). The
+    account's vCPUs are its Fargate quota, which a task on EC2 capacity does not count in."""
     group_v, group_g = budget.in_flight(now, group)
     fargate_v, _ = budget.in_flight(now, fargate_only=True)
     _, all_g = budget.in_flight(now)
-    account_v = vcpus if fargate else 0.0
-    checks = (
-        (group_limits.max_vcpus, group_v, vcpus, f"group {group} has {group_v:g} of", "vCPUs"),
-        (group_limits.max_gpus, group_g, gpus, f"group {group} has {group_g} of", "GPUs"),
-        (account.max_vcpus, fargate_v, account_v, f"the account has {fargate_v:g} of", "vCPUs"),
-        (account.max_gpus, all_g, gpus, f"the account has {all_g} of", "GPUs"),
-    )
-    for limit, used, asked, said, what in checks:
-        if limit is not None and asked and used + asked > limit + 1e-9:
-            return f"waiting: {said} {limit:g} {what} in flight"
-    return ""
+    return [
+        (f"group {group}", group_limits.max_vcpus, group_v, vcpus, "vCPUs"),
+        (f"group {group}", group_limits.max_gpus, group_g, gpus, "GPUs"),
+        ("the account", account.max_vcpus, fargate_v, vcpus if fargate else 0.0, "vCPUs"),
+        ("the account", account.max_gpus, all_g, gpus, "GPUs"),
+    ]
 
 
 def give_back(budget: BudgetRecord, key: str) -> BudgetRecord | None:
