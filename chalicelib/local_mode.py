@@ -104,13 +104,13 @@ class LocalHome:
             stop_grace_seconds=stop_grace_seconds,
         )
         # Run groups: a run admitted when another ends is launched by whichever process handled
-        # that event (an agent, the CLI's sweep), so through agents of its own.
+        # that event (an agent, the CLI's sweep), so through an agent of its own.
         plane.admission = Admission(
             self.orchestrator_spec,
             default_limits(os.environ),
-            launcher=LocalLauncher(
-                self.tasks_dir, lambda event: handle_ecs_event(event, plane), detach=True
-            ),
+            launcher=None
+            if detach
+            else LocalLauncher(self.tasks_dir, plane.launcher.on_event, detach=True),
         )
         return plane
 
