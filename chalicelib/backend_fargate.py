@@ -21,7 +21,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from WDL import Error as wdl_error
@@ -37,6 +37,7 @@ from .capacity import (
     ProvisioningLimit,
     Request,
     capacities_json,
+    largest_memory_bytes,
     parse_capacities,
     provider_name,
     route,
@@ -46,6 +47,7 @@ from .container_base import (
     SharedFilesystemContainer,
     attempt_exit_code,
     control_plane_option,
+    oom_policy,
 )
 from .fargate import (
     ARM_PRICES,
@@ -346,6 +348,7 @@ class FargateContainer(SharedFilesystemContainer):
         remember_plugin_entry_points()
         with cls._init_lock:
             settings = FargateSettings.from_config(cfg)
+            oom_policy(cfg)  # a bad setting fails the run now, not at a task's first kill
             efs.check_mounted(settings.efs_mountpoint, settings.mounts_file)
             launcher = EcsLauncher(new_ecs_client(settings.region), settings.cluster_config())
             run_id = control_plane_option(cfg, "run_id")
@@ -408,6 +411,24 @@ class FargateContainer(SharedFilesystemContainer):
             raise wdl_error.RuntimeError(str(exn)) from None
         self._request = request
         super().process_runtime(logger, runtime_eval)
+
+    def memory_bytes(self) -> int:
+        """The memory the task's request (``process_runtime``) asks for."""
+        return self._request.memory_bytes if self._request is not None else super().memory_bytes()
+
+    def set_memory_bytes(self, value: int) -> None:
+        """The next attempts ask for ``value``, sized as any request is (``route``)."""
+        super().set_memory_bytes(value)
+        if self._request is not None:
+            self._request = replace(self._request, memory_bytes=value)
+
+    def largest_memory_bytes(self, logger: logging.Logger) -> int:
+        """The most memory Fargate or a capacity can give a task needing the rest of this
+        task's request (its vCPU, GPUs, disk)."""
+        if self._request is None:
+            return super().largest_memory_bytes(logger)
+        capacities = self._require_runtime().settings.capacities
+        return largest_memory_bytes(self._request, capacities)
 
     @classmethod
     def _require_runtime(cls) -> _Runtime:

@@ -34,9 +34,11 @@ from WDL.runtime.error import Terminated
 
 from . import ecs_events
 from .container_base import (
+    CONFIG_SECTION,
     SharedFilesystemContainer,
     attempt_exit_code,
     control_plane_option,
+    oom_policy,
 )
 from .host_resources import HostResources
 from .launcher import TaskSpec
@@ -61,6 +63,7 @@ class _Runtime:
     watcher: TaskWatcher
     resources: HostResources
     stop_grace_seconds: float
+    memory_limits: bool  # whether a task's declared memory is its hard limit (``memory_cgroup``)
 
 
 def _host_limits() -> dict[str, int]:
@@ -82,6 +85,7 @@ class LocalContainer(SharedFilesystemContainer):
         remember_plugin_entry_points()
         with cls._init_lock:
             limits = cls.detect_resource_limits(cfg, logger)
+            oom_policy(cfg)  # a bad setting fails the run now, not at a task's first kill
             grace = _cfg_float(cfg, "stop_grace_seconds", DEFAULT_STOP_GRACE_SECONDS)
             managed_run = control_plane_option(cfg, "run_id")
             ledger = None
@@ -107,6 +111,7 @@ class LocalContainer(SharedFilesystemContainer):
                 ),
                 resources=HostResources(limits["cpu"], limits["mem_bytes"], ledger),
                 stop_grace_seconds=grace,
+                memory_limits=_memory_limits(cfg),
             )
             logger.info(
                 _("local backend ready", run_id=run_id, managed=bool(managed_run), **limits)
@@ -127,6 +132,7 @@ class LocalContainer(SharedFilesystemContainer):
         argv = self.attempt_command(logger, command)
         cpu = int(self.runtime_values.get("cpu", 0))
         memory = int(self.runtime_values.get("memory_reservation", 0))
+        memory_mb = memory // (1024 * 1024)
         with runtime.resources.reserve(cpu, memory) as waited:
             logger.info(
                 _("provisioned", seconds_waited=round(waited, 3), cpu=cpu, mem_bytes=memory)
@@ -140,7 +146,8 @@ class LocalContainer(SharedFilesystemContainer):
                 environment=self.identity_environment(runtime.run_id),
                 family="miniwdl-fargate-local-task",
                 cpu=max(cpu, 1) * 1024,
-                memory_mb=max(memory // (1024 * 1024), 1),
+                memory_mb=max(memory_mb, 1),
+                memory_limit_mb=memory_mb if memory_mb and runtime.memory_limits else None,
             )
             record = self.launch_and_wait(
                 logger,
@@ -174,6 +181,13 @@ def _in_memory_plane(logger: logging.Logger, stop_grace_seconds: float) -> Contr
         stop_grace_seconds=stop_grace_seconds,
     )
     return plane
+
+
+def _memory_limits(cfg: config.Loader) -> bool:
+    """``[miniwdl_fargate] local_memory_limits`` (default true): a task's ``memory`` is a hard
+    limit, as on Fargate, where this host's memory cgroups allow it."""
+    key = "local_memory_limits"
+    return not cfg.has_option(CONFIG_SECTION, key) or cfg[CONFIG_SECTION].get_bool(key)
 
 
 def _cfg_float(cfg: config.Loader, key: str, default: float) -> float:

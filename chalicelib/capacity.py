@@ -191,6 +191,17 @@ def fits(capacity: Capacity, request: Request) -> bool:
     )
 
 
+def largest_memory_bytes(request: Request, capacities: Sequence[Capacity]) -> int:
+    """The most memory a task that needs the rest of ``request`` (vCPU, GPUs, disk) can be
+    given: Fargate's largest size or a capacity that fits it (0 if nothing does). An attempt
+    killed for its memory is retried with at most this much (``out_of_memory``)."""
+    smallest = replace(request, memory_bytes=MIB)
+    largest = [c.memory_mib for c in capacities if fits(c, smallest)]
+    if fits_fargate(smallest):
+        largest.append(MAX_MEMORY_MIB)
+    return max(largest, default=0) * MIB
+
+
 def route(
     request: Request,
     capacities: Sequence[Capacity],

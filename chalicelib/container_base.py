@@ -29,6 +29,7 @@ from WDL.runtime.task_container import TaskContainer
 
 from . import ecs_events, shim
 from .launcher import Launcher, TaskSpec
+from .out_of_memory import MIB, OomPolicy, is_oom_killed
 from .placement import WRITE_BITS, Placer, finalize_script, make_outputs_read_only
 from .records import TaskRecord
 from .states import State
@@ -46,6 +47,8 @@ class SharedFilesystemContainer(TaskContainer):
     def __init__(self, cfg: config.Loader, run_id: str, host_dir: str) -> None:
         super().__init__(cfg, run_id, host_dir)
         self.container_dir = host_dir
+        # What the next attempt asks for after one was killed for its memory (``reset``).
+        self._memory_after_oom: int | None = None
         _keep_read_only_files()
 
     def host_work_dir(self) -> str:
@@ -56,6 +59,61 @@ class SharedFilesystemContainer(TaskContainer):
         if os.path.isdir(work):
             os.rename(work, f"{work}.attempt{self.try_counter}")
         super().reset(logger)
+        self.failure_info = None
+        if self._memory_after_oom is not None:
+            before = self.memory_bytes()
+            self.set_memory_bytes(self._memory_after_oom)
+            self._memory_after_oom = None
+            logger.log(
+                NOTICE_LEVEL,
+                _(
+                    "retrying with more memory",
+                    memory_mib=self.memory_bytes() // MIB,
+                    previous_memory_mib=before // MIB,
+                ),
+            )
+
+    def memory_bytes(self) -> int:
+        """The memory this attempt asks for (0: none declared)."""
+        return int(self.runtime_values.get("memory_reservation", 0))
+
+    def set_memory_bytes(self, value: int) -> None:
+        """Ask for ``value`` bytes from the next attempt on (a limit set beside it keeps its
+        ratio to the request)."""
+        before = self.memory_bytes()
+        self.runtime_values["memory_reservation"] = value
+        limit = int(self.runtime_values.get("memory_limit", 0))
+        if limit and before:
+            self.runtime_values["memory_limit"] = limit * value // before
+
+    def largest_memory_bytes(self, logger: logging.Logger) -> int:
+        """The most memory any attempt of this task can be given."""
+        return self.detect_resource_limits(self.cfg, logger)["mem_bytes"]
+
+    def plan_memory_retry(self, logger: logging.Logger, record: TaskRecord) -> None:
+        """The attempt was killed for its memory: the next one, if miniwdl retries the task
+        (``maxRetries``), asks for more (``out_of_memory.OomPolicy``)."""
+        largest = self.largest_memory_bytes(logger)
+        grown = oom_policy(self.cfg).next_memory(self.memory_bytes(), largest)
+        self._memory_after_oom = grown
+        # miniwdl adds this to the task's error, which the run's error then names
+        mib = self.memory_bytes() // MIB
+        self.failure_info = {
+            "message": f"{self.run_id} ran out of memory: killed for exceeding its {mib} MiB"
+            f" ({record.container_reason or 'exit status 137'}); give it more memory, or"
+            " maxRetries to retry it with more",
+            "out_of_memory": True,
+            "memory_mib": mib,
+        }
+        logger.warning(
+            _(
+                "task ran out of memory",
+                memory_mib=self.memory_bytes() // MIB,
+                reason=record.container_reason or record.stopped_reason,
+                exit_code=record.exit_code,
+                retry_memory_mib=grown // MIB if grown else "unchanged (at the ceiling)",
+            )
+        )
 
     def copy_input_files(self, logger: logging.Logger) -> None:
         """Place every input under ``work/_miniwdl_inputs``, read-only, symlinks resolved
@@ -186,6 +244,8 @@ class SharedFilesystemContainer(TaskContainer):
                 raise Terminated()
             poll_stderr()
         record = self.attach_usage(record)
+        if is_oom_killed(record):
+            self.plan_memory_retry(logger, record)
         if not self.FINALIZE_IN_CONTAINER:
             make_outputs_read_only(
                 self.host_work_dir(), [self.host_stdout_txt(), self.host_stderr_txt()]
@@ -227,6 +287,14 @@ def control_plane_option(cfg: config.Loader, key: str) -> str:
     if cfg.has_option(CONFIG_SECTION, key):
         return str(cfg[CONFIG_SECTION][key]).strip()
     return ""
+
+
+def oom_policy(cfg: config.Loader) -> OomPolicy:
+    """How an attempt killed for its memory is retried: ``[miniwdl_fargate] oom_memory_factor``
+    and ``oom_max_memory``. A bad value is a ``ValueError`` (the backends check at start)."""
+    return OomPolicy.from_options(
+        control_plane_option(cfg, "oom_memory_factor"), control_plane_option(cfg, "oom_max_memory")
+    )
 
 
 def attempt_exit_code(record: TaskRecord) -> int:

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from .fargate import DEFAULT_EPHEMERAL_GIB, X86_PRICES, Prices
+from .out_of_memory import is_oom_killed
 from .records import TaskRecord
 from .states import State, is_terminal
 
@@ -32,9 +33,6 @@ SPOT_PRICES = Prices(vcpu_hour=0.01246279, gb_hour=0.00136558)
 SPOT_PROVIDERS = frozenset({"FARGATE_SPOT"})
 # Stop codes only a Spot task gets: an attempt stopped so was on Spot, whatever its record says.
 SPOT_STOP_CODES = frozenset({"SpotInterruption", "TerminationNotice"})
-OOM_EXIT_CODE = 137
-# An attempt killed (137) with its peak this close to its memory was killed for memory.
-OOM_PEAK_FRACTION = 0.9
 
 MINIMUM_SECONDS = 60.0
 EPHEMERAL_GB_HOUR = 0.000111
@@ -135,17 +133,6 @@ def billing_start(task: TaskRecord) -> str | None:
 def is_spot(task: TaskRecord) -> bool:
     """Whether the attempt ran on Fargate Spot."""
     return task.capacity_provider in SPOT_PROVIDERS or task.stop_code in SPOT_STOP_CODES
-
-
-def is_oom_killed(task: TaskRecord) -> bool:
-    """Whether the attempt was killed for exceeding its memory: ECS's ``OutOfMemoryError``
-    reason, or a kill (137) with the shim's recorded peak near the task's memory."""
-    if "OutOfMemory" in (task.stopped_reason or ""):
-        return True
-    if task.exit_code != OOM_EXIT_CODE or not task.usage or not (task.memory or "").isdigit():
-        return False
-    peak = task.usage.get("peak_memory_mib")
-    return isinstance(peak, int | float) and peak >= OOM_PEAK_FRACTION * int(str(task.memory))
 
 
 SUCCEEDED = "succeeded"

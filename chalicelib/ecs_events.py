@@ -263,6 +263,7 @@ def task_state_change(
     cpu: str = "1024",
     memory: str = "2048",
     exit_code: int | None = None,
+    container_reason: str | None = None,
     stop_code: str | None = None,
     stopped_reason: str | None = None,
     timestamps: Mapping[str, str] | None = None,
@@ -280,6 +281,8 @@ def task_state_change(
     }
     if exit_code is not None:
         container["exitCode"] = exit_code
+    if container_reason is not None:
+        container["reason"] = container_reason
     detail: dict[str, Any] = {
         "taskArn": task_arn,
         "clusterArn": cluster_arn,

@@ -53,6 +53,9 @@ class TaskSpec:
     # EC2-compatible task definition, with ``gpus`` GPUs; "" runs it on Fargate.
     capacity_provider: str = ""
     gpus: int = 0
+    # A hard memory limit for the local launcher to enforce (``memory_cgroup``); ECS enforces
+    # ``memory_mb`` itself. None: no limit (a local task that declares no memory).
+    memory_limit_mb: int | None = None
 
 
 class Launcher(Protocol):

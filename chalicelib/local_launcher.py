@@ -29,8 +29,9 @@ from typing import Any
 
 import psutil
 
-from . import ecs_events, warm_start
+from . import ecs_events, memory_cgroup, warm_start
 from .launcher import ENV_TASK_ARN, LaunchError, TaskSpec
+from .out_of_memory import ECS_OOM_REASON
 from .records import utc_now
 from .status import ControlPlane
 from .sweep import reconcile
@@ -273,6 +274,7 @@ class _LocalTask:
         self.proc: subprocess.Popen[bytes] | warm_start.ForkedProcess | None = None
         self.start_ticks: float | None = None
         self.stop_reason: str | None = None
+        self.cgroup: memory_cgroup.MemoryCgroup | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -292,6 +294,8 @@ class _LocalTask:
         try:
             self.proc = self._popen()
         except OSError as exn:
+            if self.cgroup is not None:
+                self.cgroup.remove()
             self._emit(
                 "STOPPED",
                 "STOPPED",
@@ -324,12 +328,18 @@ class _LocalTask:
             os.killpg(self.proc.pid, signal.SIGKILL)
         if exit_code < 0:  # killed by a signal: report it as a shell would
             exit_code = 128 - exit_code
+        container_reason = None
+        if self.cgroup is not None:
+            if self.cgroup.oom_killed():
+                container_reason = ECS_OOM_REASON
+            self.cgroup.remove()
         stop_reason = self._stop_requested()
         if stop_reason is not None:
             self._emit(
                 "STOPPED",
                 "STOPPED",
                 exit_code=exit_code,
+                container_reason=container_reason,
                 stop_code=ecs_events.USER_STOP_CODE,
                 stopped_reason=stop_reason,
             )
@@ -338,6 +348,7 @@ class _LocalTask:
                 "STOPPED",
                 "STOPPED",
                 exit_code=exit_code,
+                container_reason=container_reason,
                 stop_code="EssentialContainerExited",
                 stopped_reason="Essential container in task exited",
             )
@@ -373,12 +384,17 @@ class _LocalTask:
             os.makedirs(os.path.dirname(spec.log_path), exist_ok=True)
         if warm_start.program_module(spec.command) and warm_start.can_fork():
             return warm_start.spawn(spec.command, env=env, cwd=spec.cwd, output=spec.log_path)
+        argv = task_argv(spec)
+        if spec.memory_limit_mb:
+            self.cgroup = self._memory_cgroup(spec.memory_limit_mb)
+            if self.cgroup is not None:
+                argv = self.cgroup.argv(argv)
         out: Any = subprocess.DEVNULL
         if spec.log_path:
             out = open(spec.log_path, "ab")  # noqa: SIM115
         try:
             return subprocess.Popen(
-                task_argv(spec),
+                argv,
                 cwd=spec.cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -391,12 +407,25 @@ class _LocalTask:
             if spec.log_path:
                 out.close()
 
+    def _memory_cgroup(self, limit_mb: int) -> memory_cgroup.MemoryCgroup | None:
+        """The attempt's own memory cgroup, limited to ``limit_mb``, where this host has them
+        (else the limit is not enforced: ``memory_cgroup.host_root`` logs that once)."""
+        root = memory_cgroup.host_root()
+        if root is None:
+            return None
+        try:
+            return root.create(f"task-{self.task_id}", limit_mb * 1024 * 1024)
+        except OSError as exn:
+            log.warning("task %s runs without its memory limit: %s", self.task_id, exn)
+            return None
+
     def _emit(
         self,
         last_status: str,
         desired_status: str,
         *,
         exit_code: int | None = None,
+        container_reason: str | None = None,
         stop_code: str | None = None,
         stopped_reason: str | None = None,
     ) -> None:
@@ -406,6 +435,7 @@ class _LocalTask:
                 last_status,
                 desired_status,
                 exit_code=exit_code,
+                container_reason=container_reason,
                 stop_code=stop_code,
                 stopped_reason=stopped_reason,
             )
@@ -428,6 +458,7 @@ class _LocalTask:
         desired_status: str,
         *,
         exit_code: int | None = None,
+        container_reason: str | None = None,
         stop_code: str | None = None,
         stopped_reason: str | None = None,
     ) -> dict[str, Any]:
@@ -454,6 +485,7 @@ class _LocalTask:
             cpu=str(self.spec.cpu),
             memory=str(self.spec.memory_mb),
             exit_code=exit_code,
+            container_reason=container_reason,
             stop_code=stop_code,
             stopped_reason=stopped_reason,
             timestamps=timestamps,

@@ -109,6 +109,9 @@ class TaskRecord(_Item):
     exit_code: int | None = None
     stop_code: str | None = None
     stopped_reason: str | None = None
+    # The container's own reason, which the task's ``stopped_reason`` does not carry: ECS's
+    # ``OutOfMemoryError`` for an attempt killed for its memory (``out_of_memory``).
+    container_reason: str | None = None
     created_at: str | None = None
     started_at: str | None = None
     stopped_at: str | None = None

@@ -18,8 +18,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .cost import billed_seconds, billing_start, is_oom_killed, task_cost
+from .cost import billed_seconds, billing_start, task_cost
 from .fargate import MIB, X86_PRICES, FargateSize, Prices, SizeError, fit_size
+from .out_of_memory import is_oom_killed
 from .records import TaskRecord
 from .states import State
 

@@ -75,7 +75,7 @@ if [ "$m" = container ]; then
       if [ -f "$x/memory.max_usage_in_bytes" ] && mine "$x" 2>/dev/null; then g=$x; msrc=cgroup1; break; fi
     done
     for x in "$cr/cpuacct$cc1" "$cr/cpu,cpuacct$cc1" "$cr/cpuacct"; do
-      if [ -n "$g" ] && [ -f "$x/cpuacct.usage" ]; then c1=$x; csrc=cgroup1; break; fi
+      if [ -n "$g" ] && [ -f "$x/cpuacct.usage" ] && mine "$x" 2>/dev/null; then c1=$x; csrc=cgroup1; break; fi
     done
   fi
 fi

@@ -46,6 +46,7 @@ def apply_task_event(current: TaskRecord | None, event: TaskEvent, now: str) -> 
         exit_code=event.exit_code if event.exit_code is not None else base.exit_code,
         stop_code=event.stop_code or base.stop_code,
         stopped_reason=event.stopped_reason or event.container_reason or base.stopped_reason,
+        container_reason=event.container_reason or base.container_reason,
         created_at=event.created_at or base.created_at or now,
         started_at=event.started_at or base.started_at,
         stopped_at=event.stopped_at or base.stopped_at or (now if event.stopped else None),

@@ -6,6 +6,9 @@ It hooks one boto3 ECS client (the one the ``aws_fargate`` backend gets):
   "Task State Change" events a Fargate task would (PROVISIONING, PENDING, RUNNING, STOPPED with
   exit code, stop code and ``version``) to the real status handler, through a delivery that can
   duplicate, reorder and lose events.
+- Memory: a WDL task's process runs in a memory cgroup of its own limited to the task's memory
+  where this host allows it (``chalicelib.memory_cgroup``), and a kill for exceeding it is
+  reported as Fargate reports one: exit code 137, container reason ``OutOfMemoryError``.
 - StopTask: kills the process group and reports STOPPED with stop code UserInitiated.
 - DescribeTasks: answers with the harness's view (moto's own lifecycle knows no exit codes).
 - Faults on demand: throttled RunTask calls (a real HTTP 400 ThrottlingException, so botocore's
@@ -36,10 +39,11 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
-from chalicelib import ecs_events
+from chalicelib import ecs_events, memory_cgroup
 from chalicelib.fargate import LaunchLimits
 from chalicelib.launcher import ENV_TASK_ARN
 from chalicelib.local_launcher import HOST_ENVIRONMENT, READ_ONLY_OVERRIDES
+from chalicelib.out_of_memory import ECS_OOM_REASON
 
 Deliver = Callable[[dict[str, Any]], None]
 
@@ -97,6 +101,7 @@ class FakeTask:
     exit_code: int | None = None
     stop_code: str | None = None
     stopped_reason: str | None = None
+    container_reason: str | None = None
     proc: subprocess.Popen[bytes] | None = None
     user_stop: str | None = None
     interrupted: bool = False
@@ -381,6 +386,9 @@ class FakeFargate:
             command = ["setpriv", f"--bounding-set={drop}", "--", *command]
         if self.wrap_command is not None:
             command = self.wrap_command(fake, command)
+        cgroup = self._memory_cgroup(fake) if is_task else None
+        if cgroup is not None:
+            command = cgroup.argv(command)
         out: Any = subprocess.DEVNULL
         if self.output_dir:  # the awslogs stream, for a test to read
             out = open(os.path.join(self.output_dir, fake.arn.rsplit("/", 1)[-1]), "ab")  # noqa: SIM115
@@ -394,6 +402,8 @@ class FakeFargate:
                 start_new_session=True,
             )
         except OSError as exn:
+            if cgroup is not None:
+                cgroup.remove()
             self._stop(fake, None, "TaskFailedToStart", f"CannotStartContainerError: {exn}")
             return
         self._emit(fake, "RUNNING")
@@ -410,6 +420,10 @@ class FakeFargate:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(fake.proc.pid, signal.SIGKILL)  # the container's end ends all in it
         exit_code = 128 - code if code < 0 else code
+        if cgroup is not None:
+            if cgroup.oom_killed():
+                fake.container_reason = ECS_OOM_REASON
+            cgroup.remove()
         if fake.user_stop:
             self._stop(fake, exit_code, ecs_events.USER_STOP_CODE, fake.user_stop)
         elif fake.interrupted:
@@ -418,6 +432,14 @@ class FakeFargate:
             self._stop(
                 fake, exit_code, "EssentialContainerExited", "Essential container in task exited"
             )
+
+    def _memory_cgroup(self, fake: FakeTask) -> memory_cgroup.MemoryCgroup | None:
+        """The task's memory limit, as Fargate enforces it (None where cgroups can't do it)."""
+        root = memory_cgroup.host_root()
+        memory = str(fake.request["overrides"].get("memory") or "")
+        if root is None or not memory.isdigit():
+            return None
+        return root.create(f"fake-{fake.arn.rsplit('/', 1)[-1]}", int(memory) * 1024 * 1024)
 
     def _already_interrupted(self, fake: FakeTask) -> bool:
         call = fake.environment.get(ecs_events.ENV_CALL_ID)
@@ -460,6 +482,8 @@ class FakeFargate:
         container: dict[str, Any] = {"name": name, "lastStatus": fake.last_status}
         if fake.exit_code is not None:
             container["exitCode"] = fake.exit_code
+        if fake.container_reason is not None:
+            container["reason"] = fake.container_reason
         detail: dict[str, Any] = {
             "taskArn": fake.arn,
             "lastStatus": fake.last_status,

@@ -500,6 +500,7 @@ def test_spot_termination_notice_sample_is_a_warning_not_the_stop() -> None:
         ("fargate_user_initiated_stopped", "Example", State.CANCELED, 0),
         ("constructed_fargate_maintenance_stopped", "Example", State.PREEMPTED, 137),
         ("constructed_fargate_task_failed_to_start", "FargateApp", State.SYSTEM_ERROR, None),
+        ("constructed_fargate_out_of_memory_stopped", "Example", State.EXECUTOR_ERROR, 137),
     ],
 )
 def test_stopping_samples(

@@ -147,6 +147,7 @@ def fake_cgroup(root: Path, version: int, procs: int) -> Path:
     (root / "memory").mkdir(parents=True)
     (root / "cpuacct").mkdir()
     (root / "memory" / "cgroup.procs").write_text("1\n2\n")
+    (root / "cpuacct" / "cgroup.procs").write_text("1\n2\n")
     (root / "memory" / "memory.max_usage_in_bytes").write_text(f"{100 * 1024 * 1024}\n")
     (root / "cpuacct" / "cpuacct.usage").write_text("5000000000\n")
     return root / "cpuacct" / "cpuacct.usage"
@@ -188,6 +189,20 @@ def test_cgroup_v1_is_the_fallback(shim_file: str, tmp_path: Path) -> None:
     assert recorded is not None
     assert (recorded["memory_source"], recorded["peak_memory_mib"]) == ("cgroup1", 100.0)
     assert (recorded["cpu_source"], recorded["cpu_seconds"]) == ("cgroup1", 2.0)
+
+
+def test_a_cgroup_v1_cpu_group_shared_with_the_host_is_not_taken_for_the_tasks_own(
+    shim_file: str, tmp_path: Path
+) -> None:
+    # the task's memory group is its own (the local mode's memory limit), its cpuacct the host's
+    fake_cgroup(tmp_path / "cg", 1, procs=2)
+    (tmp_path / "cg" / "cpuacct" / "cgroup.procs").write_text("".join(f"{i}\n" for i in range(40)))
+    env = shim_env(tmp_path / "cg", "4:memory:/\n2:cpu,cpuacct:/\n0::/\n")
+    usage = tmp_path / "usage.json"
+    run(shim.shim_argv(shim_file, str(usage), "container", ["true"]), tmp_path, env=env)
+    recorded = shim.read_usage(str(usage))
+    assert recorded is not None and recorded["memory_source"] == "cgroup1"
+    assert recorded["cpu_source"] == "times"
 
 
 def test_a_shared_cgroup_is_not_taken_for_the_tasks_own(shim_file: str, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fargate_env import FargateEnv
 
-from chalicelib import shim
+from chalicelib import memory_cgroup, shim
 from chalicelib.fargate import ENV_RUN_TAGS
 from chalicelib.states import State
 
@@ -49,8 +49,10 @@ def test_fargate_tasks_run_through_the_shim_and_their_usage_is_recorded(
     assert code == 0, result
     (task,) = fargate.tasks()
     assert task.state == State.COMPLETE and task.usage is not None
-    # the harness runs containers as host processes: the cgroup is shared, so /proc is sampled
-    assert task.usage["memory_source"] == "proc"
+    # a container's memory cgroup is its own where the harness can make one (as on Fargate);
+    # else the containers are host processes sharing a cgroup, and /proc is sampled
+    root = memory_cgroup.host_root()
+    assert task.usage["memory_source"] == (f"cgroup{root.version}" if root else "proc")
     assert 160 <= task.usage["peak_memory_mib"] <= 260
     assert 0.9 <= task.usage["cpu_seconds"] <= 1.8
     (launched,) = fargate.harness.tasks.values()
