@@ -17,9 +17,11 @@ import logging
 import os
 import shlex
 import stat
+import time
 from collections.abc import Callable
 from typing import ClassVar
 
+from WDL import Value
 from WDL._util import NOTICE_LEVEL
 from WDL._util import StructuredLogMessage as _
 from WDL.runtime import config
@@ -27,7 +29,7 @@ from WDL.runtime import task as wdl_task
 from WDL.runtime.error import Interrupted, Terminated
 from WDL.runtime.task_container import TaskContainer
 
-from . import ecs_events, shim
+from . import ecs_events, shim, task_timeout
 from .launcher import Launcher, TaskSpec
 from .out_of_memory import MIB, OomPolicy, is_oom_killed
 from .placement import WRITE_BITS, Placer, finalize_script, make_outputs_read_only
@@ -53,6 +55,13 @@ class SharedFilesystemContainer(TaskContainer):
 
     def host_work_dir(self) -> str:
         return os.path.join(self.host_dir, "work")
+
+    def process_runtime(self, logger: logging.Logger, runtime_eval: dict[str, Value.Base]) -> None:
+        """miniwdl's runtime values, and this project's ``timeout`` (``task_timeout``)."""
+        super().process_runtime(logger, runtime_eval)
+        if task_timeout.KEY in runtime_eval:
+            limit = task_timeout.timeout_seconds(runtime_eval[task_timeout.KEY])
+            self.runtime_values[task_timeout.KEY] = limit
 
     def reset(self, logger: logging.Logger) -> None:
         work = self.host_work_dir()
@@ -214,15 +223,28 @@ class SharedFilesystemContainer(TaskContainer):
         If miniwdl is terminating, the task is stopped, its end awaited up to
         ``stop_wait_seconds``, and ``Terminated`` raised. ``give_up(task_id)`` is asked while
         waiting: a reason it returns stops the task with that reason and raises ``GaveUp``.
+        An attempt past its ``runtime.timeout`` is stopped so, raising ``TaskTimedOut``.
         """
         task_arn = launcher.run_task(spec)
+        launched = time.time()
         task_id = ecs_events.task_id_of(task_arn)
         logger.log(NOTICE_LEVEL, _("task container started", task_arn=task_arn))
+        limit = self.runtime_values.get(task_timeout.KEY)
+        timed_out: list[str] = []
         gave_up: list[str] = []
 
         def stop() -> bool:
             if terminating():
                 return True
+            if limit:
+                latest = watcher.latest(task_id)
+                started = latest.started_at if latest is not None else None
+                why = task_timeout.timeout_reason(
+                    limit, started_at=started, launched_at=launched, now=time.time()
+                )
+                if why:
+                    timed_out.append(why)
+                    return True
             reason = give_up(task_id) if give_up is not None else None
             if reason:
                 gave_up.append(reason)
@@ -236,9 +258,12 @@ class SharedFilesystemContainer(TaskContainer):
                 launcher.stop_task(task_arn, "its record could not be read")
                 raise Interrupted(f"task container {task_arn} could not be watched: {exn}") from exn
             if record is None:
-                reason = gave_up[0] if gave_up else "miniwdl is terminating"
+                reason = (timed_out or gave_up or ["miniwdl is terminating"])[0]
                 launcher.stop_task(task_arn, reason)
                 watcher.wait(task_id, task_arn=task_arn, timeout=stop_wait_seconds)
+                if timed_out:
+                    logger.warning(_("task timed out", reason=reason))
+                    raise task_timeout.TaskTimedOut(f"{self.run_id} {reason}")
                 if gave_up:
                     raise GaveUp(reason)
                 raise Terminated()

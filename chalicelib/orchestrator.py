@@ -57,6 +57,8 @@ _EXECUTOR_ERRORS = frozenset(
         "NullValue",
         # A URL input that could not be downloaded is the workflow's input at fault.
         "DownloadFailed",
+        # A task attempt past its runtime.timeout (``task_timeout``).
+        "TaskTimedOut",
     }
 )
 
