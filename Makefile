@@ -33,7 +33,7 @@ install: $(RUNTIME_STAMP)
 demo: $(RUNTIME_STAMP)
 	@out=$$($(BIN)/miniwdl-fargate run examples/hello.wdl) || exit $$?; echo "$$out"; \
 	run=$$(printf '%s' "$$out" | $(BIN)/python -c 'import json, sys; print(json.load(sys.stdin)["run_id"])'); \
-	echo "report: $$($(BIN)/python -m chalicelib.report $$run)"
+	echo "report: $$($(BIN)/miniwdl-fargate report $$run)"
 
 ## lint: ruff and mypy
 lint: $(DEV_STAMP)

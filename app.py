@@ -2,7 +2,8 @@
 
 - ``/ga4gh/wes/v1/...``: the GA4GH WES 1.1 API (IAM-authorized unless
   ``MINIWDL_FARGATE_API_AUTH=none`` when the app is packaged or served), and the run and task
-  logs its ``stdout``/``stderr`` URLs name (``.../logs/stdout``, ``.../logs/stderr``).
+  logs its ``stdout``/``stderr`` URLs name (``.../logs/stdout``, ``.../logs/stderr``), and
+  each run's HTML report (``.../runs/{run_id}/report``).
 - ``on_submission_created``: S3 "Object Created" events (through EventBridge) for drops under
   the submissions prefix.
 - ``on_ecs_task_state_change``: ECS "Task State Change" events, recorded in the store.
@@ -24,7 +25,7 @@ from chalice.app import (
     Response,
 )
 
-from chalicelib import api, wes
+from chalicelib import api, report, wes
 from chalicelib.deployment import (
     AwsDeployment,
     Submitter,
@@ -226,6 +227,27 @@ def get_task_log_stream(run_id: str, task_id: str, stream: str) -> Response:
 @_wes
 def cancel_run(run_id: str) -> dict[str, Any]:
     return api.cancel(submitter_from_environment(), run_id)
+
+
+# The run's HTML report: this project's route beside WES's run log (docs/report.md).
+
+REPORT_HEADERS: dict[str, str | list[str]] = {
+    "Content-Type": "text/html; charset=utf-8",
+    # the page fetches nothing and runs nothing, even opened straight from the API
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+@app.route(f"{BASE_PATH}/runs/{{run_id}}/report", methods=["GET"], authorizer=authorizer)
+def get_run_report(run_id: str) -> Response:
+    """The run's report page (``report.api_page``), or a WES ErrorResponse."""
+    correlate(run_id)
+    try:
+        page = report.api_page(submitter_from_environment(), run_id)
+    except ApiError as exn:
+        return Response(exn.body(), status_code=exn.status_code)
+    return Response(page.decode("utf-8", errors="replace"), headers=REPORT_HEADERS)
 
 
 # Run groups: this project's resource beside WES's runs (docs/run-groups.md).

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from .fargate import with_run_tags
 from .groups import (
     DEFAULT_GROUP,
     MAX_GROUP_RUNS,
@@ -250,7 +251,8 @@ def start(plane: ControlPlane, run_id: str, group: GroupRecord) -> bool:
         return False
     admission = _admission(plane)
     try:
-        (admission.launcher or plane.launcher).run_task(admission.orchestrator_spec(run_id))
+        spec = with_run_tags(admission.orchestrator_spec(run_id), run_id, run.tags)
+        (admission.launcher or plane.launcher).run_task(spec)
     except LaunchError as exn:
         reason = str(exn)
         log.error("run %s could not start: %s", run_id, reason)

@@ -490,6 +490,7 @@ class FargateContainer(SharedFilesystemContainer):
                 environment={
                     **self.identity_environment(runtime.run_id),
                     **log_stream_environment(launcher.config),
+                    ecs_events.ENV_REQUESTED_AT: utc_now(),  # before the launch budget's wait
                 },
                 family=launcher.config.family_prefix,
                 container_name=launcher.config.container_name,

@@ -47,6 +47,7 @@ from .local_mode import LocalHome
 from .memory_store import MemoryStore
 from .miniwdl_plugins import remember_plugin_entry_points
 from .notifications import LogNotifier
+from .records import utc_now
 from .status import ControlPlane, handle_ecs_event
 from .task_watcher import TaskWatcher
 
@@ -133,6 +134,7 @@ class LocalContainer(SharedFilesystemContainer):
         cpu = int(self.runtime_values.get("cpu", 0))
         memory = int(self.runtime_values.get("memory_reservation", 0))
         memory_mb = memory // (1024 * 1024)
+        requested = {ecs_events.ENV_REQUESTED_AT: utc_now()}  # its queued time starts here
         with runtime.resources.reserve(cpu, memory) as waited:
             logger.info(
                 _("provisioned", seconds_waited=round(waited, 3), cpu=cpu, mem_bytes=memory)
@@ -143,7 +145,7 @@ class LocalContainer(SharedFilesystemContainer):
                 run_id=runtime.run_id,
                 role=ecs_events.ROLE_TASK,
                 command=argv,
-                environment=self.identity_environment(runtime.run_id),
+                environment={**self.identity_environment(runtime.run_id), **requested},
                 family="miniwdl-fargate-local-task",
                 cpu=max(cpu, 1) * 1024,
                 memory_mb=max(memory_mb, 1),

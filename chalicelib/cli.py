@@ -134,6 +134,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wait", action="store_true", help="return once the cancel is asked")
     p.set_defaults(handler=commands.cmd_cancel)
 
+    p = sub.add_parser(
+        "report",
+        help="write a run's HTML report and print where",
+        description="Write the run's HTML report (its timeline, calls, cost and rightsizing;"
+        " docs/report.md) and print its path: beside the run's results in the local mode"
+        " (results/RUN/report.html), else ./RUN-report.html.",
+    )
+    p.add_argument("run_id", metavar="RUN")
+    p.add_argument("-o", "--output", metavar="FILE", help="write it to FILE instead (-: stdout)")
+    p.set_defaults(handler=commands.cmd_report)
+
     group_cli.register(sub)
 
     p = sub.add_parser(

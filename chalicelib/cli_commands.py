@@ -247,7 +247,40 @@ def cmd_cancel(args: argparse.Namespace, service: RunService) -> int:
     return 0 if state in (State.CANCELED.value, State.CANCELING.value) else 1
 
 
+def cmd_report(args: argparse.Namespace, service: RunService) -> int:
+    """Write the run's HTML report: to ``-o FILE`` (``-`` for stdout), else beside the run's
+    results when they are on this machine (``results/RUN/report.html``), else to
+    ``./RUN-report.html``; then print where."""
+    run_id = service.find_run(args.run_id)
+    page = service.report(run_id)
+    if args.output == "-":
+        sys.stdout.write(page.decode("utf-8", errors="replace"))
+        return 0
+    if args.output:
+        print(os.path.abspath(write_file(args.output, page, "-o: ")))
+        return 0
+    try:
+        location = service.save_report(run_id, page)
+    except OSError as exn:
+        raise CliError(
+            f"the report of run {run_id} cannot be written beside its results:"
+            f" {exn.strerror or exn}; give -o FILE"
+        ) from None
+    print(os.path.abspath(location or write_file(f"{run_id}-report.html", page)))
+    return 0
+
+
 # helpers
+
+
+def write_file(path: str, data: bytes, what: str = "") -> str:
+    """Write ``data`` to ``path`` (replacing it); ``CliError`` if it cannot be written."""
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as exn:
+        raise CliError(f"{what}cannot write {path}: {exn.strerror or exn}") from None
+    return path
 
 
 def wait(

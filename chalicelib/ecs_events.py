@@ -34,6 +34,8 @@ ENV_STDOUT = "MINIWDL_FARGATE_STDOUT"
 ENV_STDERR = "MINIWDL_FARGATE_STDERR"
 # "<stream prefix>/<container>/": the task id completes the task's awslogs stream name.
 ENV_LOG_STREAM = "MINIWDL_FARGATE_LOG_STREAM"
+# When the backend asked for the attempt (before it waited for room): its queued time.
+ENV_REQUESTED_AT = "MINIWDL_FARGATE_REQUESTED_AT"
 
 USER_STOP_CODE = "UserInitiated"
 
@@ -104,6 +106,7 @@ class TaskEvent:
     stdout: str | None = None
     stderr: str | None = None
     log_stream: str | None = None
+    requested_at: str | None = None
     dropped: tuple[str, ...] = ()
     """Fields of the event that were malformed and ignored (the caller logs them)."""
 
@@ -195,6 +198,9 @@ def parse_task_event(event: Any) -> TaskEvent | None:
         stdout=env.get(ENV_STDOUT),
         stderr=env.get(ENV_STDERR),
         log_stream=env[ENV_LOG_STREAM] + task_id_of(task_arn) if env.get(ENV_LOG_STREAM) else None,
+        requested_at=env[ENV_REQUESTED_AT]
+        if _is_timestamp(env.get(ENV_REQUESTED_AT, ""))
+        else None,
         dropped=dropped,
     )
 

@@ -326,6 +326,19 @@ def ecs_tags(
     return tags
 
 
+# The orchestrator's project tags: its run, and "orchestrator" where a task container has its
+# call, so Cost Explorer shows a run's orchestrator as a line of its own beside its calls.
+ORCHESTRATOR_CALL_TAG = "orchestrator"
+
+
+def with_run_tags(spec: TaskSpec, run_id: str, run_tags: Mapping[str, str]) -> TaskSpec:
+    """A run's orchestrator launch (``spec``) carrying the project's tags and the run's own
+    (``ecs_tags``: within ECS's limits), as every task container the run starts does."""
+    own = {"miniwdl-fargate:run": run_id, "miniwdl-fargate:call": ORCHESTRATOR_CALL_TAG}
+    tags = ecs_tags({**own, **spec.tags}, run_tags)
+    return replace(spec, tags={t["key"]: t["value"] for t in tags})
+
+
 def run_tags_from_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The run's tags the orchestrator passed on (``ENV_RUN_TAGS``); none if unset or bad."""
     import os

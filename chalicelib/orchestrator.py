@@ -23,6 +23,7 @@ from typing import Any
 
 from WDL import Error as wdl_error
 from WDL import Zip as wdl_zip
+from WDL._util import NOTICE_LEVEL
 
 from . import efs, shim
 from .cost import tasks_cost
@@ -322,7 +323,8 @@ def _write_report(plane: ControlPlane, objects: ObjectStore, run_id: str, root: 
     except Exception:  # the run's outcome is already recorded; the report is a view of it
         log.exception("the run's report could not be written")
         return
-    log.info("run report: %s", location)
+    # at miniwdl's NOTICE level, which its logging shows without -v: the run log links it
+    log.log(NOTICE_LEVEL, "run report: %s", location)
 
 
 def _clean_up(request: Mapping[str, Any], state: State, run_dir: str) -> None:

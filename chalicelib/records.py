@@ -133,3 +133,6 @@ class TaskRecord(_Item):
     # What the attempt really used, as the platform shim measured it (``shim.parse_usage``):
     # attached by the backend once the attempt ends; None where no shim ran.
     usage: JSON | None = None
+    # When the backend asked for this attempt, before it waited for room to launch it (host
+    # resources locally, the launch budget on AWS): its queued time ends at ``created_at``.
+    requested_at: str | None = None

@@ -8,8 +8,9 @@ duration, cost), the cost split (``cost.cost_split``), the rightsizing suggestio
 
 ``render`` is pure (records in, HTML out); ``collect`` reads what it needs (the store, the run's
 ``workflow.log``, stderr tails) and ``write_report`` puts the page beside the run's outputs
-(``results/RUN/report.html``: a directory locally, S3 on AWS). ``python -m chalicelib.report RUN
-[-o FILE]`` writes it for any recorded run.
+(``results/RUN/report.html``: a directory locally, S3 on AWS), as the orchestrator does when the
+run ends. ``current_page`` is the page as the CLI's ``report`` command and the API's
+``GET /ga4gh/wes/v1/runs/{run_id}/report`` (``api_page``) give it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .cost import (
     SPOT_PRICES,
@@ -37,13 +39,19 @@ from .objects import ObjectStore, result_key
 from .records import RunRecord, TaskRecord, utc_now
 from .report_timeline import duration, esc, seconds_between, short, timeline, usd
 from .rightsizing import Suggestion, call_name, suggest
-from .states import State
+from .states import State, is_terminal
 from .store import Store
+
+if TYPE_CHECKING:
+    from .deployment import Submitter
 
 REPORT_OBJECT = "report.html"
 STDERR_TAIL_LINES = 20
 STDERR_TAIL_BYTES = 4096
 MAX_ERROR_TAILS = 20
+# The most the API answers inline (a Lambda's answer is at most 6 MB); a page of 1,000 attempts
+# is about 0.5 MB.
+MAX_API_PAGE_BYTES = 5 * 1024 * 1024
 # The orchestrator's size where the report must estimate its share (the stack's default).
 ORCHESTRATOR_CPU = 1024
 ORCHESTRATOR_MEMORY_MIB = 4096
@@ -81,7 +89,7 @@ def render(data: ReportData, now: str) -> str:
             _summary(run, data.tasks, data.cache_hits, split, now),
             _errors(run, data.tasks, data.stderr_tails),
             "<h2>Timeline</h2>",
-            timeline(data.tasks, data.cache_hits, now),
+            timeline(data.tasks, data.cache_hits, now, run),
             "<h2>Calls</h2>",
             _calls(data.tasks, data),
             "<h2>Cost</h2>",
@@ -418,6 +426,88 @@ def _tail(path: str | None) -> str:
     except OSError:
         return ""
     return "\n".join(text.rstrip().splitlines()[-STDERR_TAIL_LINES:])
+
+
+class ReportError(Exception):
+    """The run's records cannot be drawn as a report; the message says which run and why."""
+
+
+def build_page(
+    store: Store,
+    run_id: str,
+    *,
+    work_root: str | None = None,
+    prices: Prices = X86_PRICES,
+    spot_prices: Prices = SPOT_PRICES,
+) -> str:
+    """The report of ``run_id`` built now from its records. ``KeyError`` for an unknown run,
+    ``ReportError`` for records that cannot be drawn (the store's own errors pass through)."""
+    now = utc_now()
+    data = collect(
+        store, run_id, work_root=work_root, prices=prices, spot_prices=spot_prices, now=now
+    )
+    try:
+        return render(data, now)
+    except Exception as exn:  # a malformed record: say which run, not a traceback
+        raise ReportError(
+            f"the report of run {run_id} could not be built: {type(exn).__name__}: {exn}"
+        ) from exn
+
+
+def current_page(
+    store: Store,
+    objects: ObjectStore,
+    run_id: str,
+    *,
+    work_root: str | None = None,
+    prices: Prices = X86_PRICES,
+    spot_prices: Prices = SPOT_PRICES,
+) -> bytes:
+    """The run's report as it is best shown here: built now from its records, unless the run
+    has ended and its directory is not on this machine (the API's Lambda does not mount EFS; a
+    run whose ``delete_after`` removed it), where the page the orchestrator wrote with the
+    outputs has what a page built here would lack (stderr tails, call-cache savings). Raises
+    as ``build_page`` does."""
+    run = store.get_run(run_id)
+    if run is None:
+        raise KeyError(run_id)
+    if is_terminal(run.state) and not (run.run_dir and os.path.isdir(run.run_dir)):
+        try:
+            return objects.get_bytes(result_key(run_id, REPORT_OBJECT))
+        except FileNotFoundError:
+            pass  # never written (its orchestrator died first): built from the records
+    page = build_page(store, run_id, work_root=work_root, prices=prices, spot_prices=spot_prices)
+    return page.encode("utf-8")
+
+
+def api_page(submitter: Submitter, run_id: str) -> bytes:
+    """``GET /runs/{run_id}/report``: the run's page (``current_page``), or an ``ApiError``: 404
+    for an unknown run, 500 for records that cannot be drawn, 413 for a page over what the API
+    can answer (it is in the run's results)."""
+    from .cost import spot_prices_from_environment
+    from .wes import ApiError
+
+    plane = submitter.plane
+    try:
+        page = current_page(  # the work root: the run directory's parent (``collect``)
+            plane.store,
+            submitter.objects,
+            run_id,
+            prices=plane.prices,
+            spot_prices=spot_prices_from_environment(),
+        )
+    except KeyError:
+        raise ApiError(404, f"no run {run_id!r}") from None
+    except ReportError as exn:
+        raise ApiError(500, str(exn)) from None
+    if len(page) > MAX_API_PAGE_BYTES:
+        where = submitter.objects.location(result_key(run_id, REPORT_OBJECT))
+        raise ApiError(
+            413,
+            f"the report of run {run_id} is {len(page) / 1e6:.1f} MB, over what the API answers;"
+            f" it is at {where}",
+        )
+    return page
 
 
 def write_report(

@@ -1,24 +1,39 @@
 """The run report's timeline: an SVG Gantt chart drawn by our own code, and the page's formatting.
 
 One ``g.attempt`` per task attempt (its class names its outcome, and ``retry`` past the first
-attempt), with its provisioning, image-pull and running phases as rectangles in distinct
+attempt), with its queued (``requested_at`` to ``created_at``: waiting for host resources or
+the launch budget), provisioning, image-pull and running phases as rectangles in distinct
 colours (running coloured by outcome), a native tooltip (``title``) each; a diamond per
-call-cache hit. Pure: records in, markup out, every text escaped.
+call-cache hit. A first row (``g.run``) is the run's own: queued in its group (``created_at``
+to ``admitted_at``), its orchestrator starting, and running. Pure: records in, markup out,
+every text escaped.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from .cost import CacheHit, attempt_outcome
-from .records import TaskRecord
+from .records import RunRecord, TaskRecord
+from .states import State
 
 _WIDTH = 960  # pixels
 _LABEL = 260  # the labels' column
 _ROW = 16
-_PHASE_COLOURS = {"provisioning": "#f2b134", "pull": "#9b7fd1", "running": "#3b82c4"}
+_PHASE_COLOURS = {
+    "queued": "#c9ced6",
+    "provisioning": "#f2b134",
+    "pull": "#9b7fd1",
+    "running": "#3b82c4",
+}
+_RUN_OUTCOMES = {
+    State.COMPLETE: "succeeded",
+    State.EXECUTOR_ERROR: "failed",
+    State.SYSTEM_ERROR: "failed",
+    State.CANCELED: "canceled",
+}
 _OUTCOME_COLOURS = {
     "succeeded": "#3b82c4",
     "failed": "#d9534f",
@@ -29,20 +44,37 @@ _OUTCOME_COLOURS = {
 }
 
 
-def timeline(tasks: Sequence[TaskRecord], hits: Sequence[CacheHit], now: str) -> str:
-    """An SVG Gantt chart: one ``g.attempt`` per attempt, a diamond per call-cache hit."""
-    rows = sorted(tasks, key=lambda t: (t.created_at or t.started_at or "", t.call_id, t.attempt))
+def timeline(
+    tasks: Sequence[TaskRecord],
+    hits: Sequence[CacheHit],
+    now: str,
+    run: RunRecord | None = None,
+) -> str:
+    """An SVG Gantt chart: the run's own row (when ``run`` is given), one ``g.attempt`` per
+    attempt, a diamond per call-cache hit."""
+    rows = sorted(
+        tasks,
+        key=lambda t: (t.requested_at or t.created_at or t.started_at or "", t.call_id, t.attempt),
+    )
+    run_stamps = (
+        (run.created_at, run.admitted_at, run.start_time, run.end_time) if run is not None else ()
+    )
     stamps = [
-        epoch(s)
-        for t in rows
-        for s in (t.created_at, t.pull_started_at, t.started_at, t.stopped_at)
-        if epoch(s) is not None
+        *(epoch(s) for s in run_stamps),
+        *(
+            epoch(s)
+            for t in rows
+            for s in (t.requested_at, t.created_at, t.pull_started_at, t.started_at, t.stopped_at)
+        ),
     ]
     start = min((s for s in stamps if s is not None), default=epoch(now) or 0.0)
     end = max([*(s for s in stamps if s is not None), start + 1.0])
+    if run is not None and not run.end_time:  # still going: the chart runs until now
+        end = max(end, epoch(now) or end)
     span = end - start
     plot = _WIDTH - _LABEL - 30
-    height = (len(rows) + len(hits)) * _ROW + 30
+    first = 1 if run is not None else 0  # the run's own row
+    height = (first + len(rows) + len(hits)) * _ROW + 30
 
     def x(stamp: str | None, fallback: float) -> float:
         value = epoch(stamp)
@@ -59,7 +91,9 @@ def timeline(tasks: Sequence[TaskRecord], hits: Sequence[CacheHit], now: str) ->
             f'<text x="{at:.1f}" y="{height - 4}" text-anchor="middle">'
             f"{esc(short(span * i / 5))}</text>"
         )
-    for row, task in enumerate(rows):
+    if run is not None:
+        out.append(_run_row(run, x, epoch(now) or end))
+    for row, task in enumerate(rows, start=first):
         y = row * _ROW + 2
         stop = epoch(task.stopped_at) or epoch(now) or end
         outcome = attempt_outcome(task)
@@ -68,6 +102,7 @@ def timeline(tasks: Sequence[TaskRecord], hits: Sequence[CacheHit], now: str) ->
         if retry:
             label += f" (attempt {task.attempt})"
         phases = [
+            ("queued", task.requested_at, task.created_at or task.started_at),
             ("provisioning", task.created_at, task.pull_started_at or task.started_at),
             ("pull", task.pull_started_at, task.started_at),
             ("running", task.started_at, task.stopped_at),
@@ -76,6 +111,8 @@ def timeline(tasks: Sequence[TaskRecord], hits: Sequence[CacheHit], now: str) ->
             f"{label}: {outcome}, {task.cpu or '?'} cpu units, {task.memory or '?'} MiB"
             f", {duration(task.started_at, task.stopped_at)} running"
         )
+        if task.requested_at:
+            tip += f", {duration(task.requested_at, task.created_at)} queued"
         out.append(
             f'<g class="attempt {outcome}{" retry" if retry else ""}"'
             f' data-task="{esc(task.task_id)}"><title>{esc(tip)}</title>'
@@ -100,7 +137,7 @@ def timeline(tasks: Sequence[TaskRecord], hits: Sequence[CacheHit], now: str) ->
             )
         out.append("</g>")
     for i, hit in enumerate(hits):
-        y = (len(rows) + i) * _ROW + 2
+        y = (first + len(rows) + i) * _ROW + 2
         cx = _LABEL + 6
         out.append(
             f'<g class="cache-hit"><title>{esc(hit.call_id)}: call-cache hit, saved'
@@ -115,6 +152,7 @@ def timeline(tasks: Sequence[TaskRecord], hits: Sequence[CacheHit], now: str) ->
     legend = "".join(
         f'<span><i style="background:{c}"></i>{esc(n)}</span>'
         for n, c in [
+            ("queued", _PHASE_COLOURS["queued"]),
             ("provisioning", _PHASE_COLOURS["provisioning"]),
             ("image pull", _PHASE_COLOURS["pull"]),
             *((f"running: {k.replace('_', '-')}", v) for k, v in _OUTCOME_COLOURS.items()),
@@ -122,6 +160,39 @@ def timeline(tasks: Sequence[TaskRecord], hits: Sequence[CacheHit], now: str) ->
         ]
     )
     return f'<div class="legend">{legend} <span>&#8635; retry</span></div>' + "".join(out)
+
+
+def _run_row(run: RunRecord, x: Callable[[str | None, float], float], now: float) -> str:
+    """The run's own row: queued in its group until admitted, its orchestrator starting, and
+    running until its end (or now)."""
+    admitted = run.admitted_at or run.created_at
+    phases = [
+        ("queued", run.created_at if run.admitted_at else None, run.admitted_at),
+        ("provisioning", admitted, run.start_time or run.end_time),
+        ("running", run.start_time, run.end_time),
+    ]
+    tip = f"run {run.run_id}: {run.state.value}"
+    if run.admitted_at:
+        tip += f", {duration(run.created_at, run.admitted_at)} queued in group {run.group}"
+    tip += f", {duration(admitted, run.start_time)} starting"
+    tip += f", {duration(run.start_time, run.end_time)} running" if run.start_time else ""
+    out = [
+        f'<g class="run {esc(run.state.value)}"><title>{esc(tip)}</title>'
+        f'<text x="{_LABEL - 6}" y="13" text-anchor="end" font-weight="bold">run</text>'
+    ]
+    for phase, begin, finish in phases:
+        if epoch(begin) is None:
+            continue
+        x0, x1 = x(begin, now), x(finish, now)
+        colour = _PHASE_COLOURS[phase]
+        if phase == "running":  # coloured by the run's outcome, as an attempt's is
+            colour = _OUTCOME_COLOURS[_RUN_OUTCOMES.get(run.state, "unfinished")]
+        out.append(
+            f'<rect class="phase {phase}" x="{x0:.1f}" y="2" width="{max(x1 - x0, 1.5):.1f}"'
+            f' height="{_ROW - 4}" fill="{colour}"/>'
+        )
+    out.append("</g>")
+    return "".join(out)
 
 
 def esc(text: object) -> str:

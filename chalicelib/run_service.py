@@ -126,6 +126,16 @@ class RunService(Protocol):
         the last ``tail_bytes`` only; ``wes_http.LocationError`` if it cannot be read."""
         ...
 
+    def report(self, run_id: str) -> bytes:
+        """The run's HTML report (``report.current_page``); ``CliError`` if it cannot be
+        built."""
+        ...
+
+    def save_report(self, run_id: str, page: bytes) -> str | None:
+        """Put the page where the run's results are, when they are on this machine, and
+        return that path; None when they are not (remote results)."""
+        ...
+
 
 def parse_tags(pairs: list[str]) -> dict[str, str]:
     """``--tag KEY=VALUE`` arguments as a map (pure)."""

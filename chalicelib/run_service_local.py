@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .local_mode import LocalHome
+from .objects import result_key
 from .outputs import recorded_outputs
 from .records import RunRecord, TaskRecord
 from .run_control import cancel_run, find_run
@@ -115,6 +116,30 @@ class LocalRunService:
         self, location: str, *, tail_bytes: int | None = None, offset: int = 0
     ) -> Iterator[bytes]:
         return stream_location(location, tail_bytes=tail_bytes, offset=offset)
+
+    def report(self, run_id: str) -> bytes:
+        from .cost import spot_prices_from_environment
+        from .report import ReportError, current_page
+
+        try:
+            return current_page(
+                self.plane.store,
+                self.home.objects(),
+                run_id,
+                work_root=self.home.work_root,
+                prices=self.plane.prices,
+                spot_prices=spot_prices_from_environment(),
+            )
+        except KeyError:
+            raise NotFound(f"no run {run_id!r}") from None
+        except ReportError as exn:
+            raise CliError(str(exn)) from None
+
+    def save_report(self, run_id: str, page: bytes) -> str | None:
+        """``results/RUN/report.html`` in the home's objects, where the orchestrator put it."""
+        from .report import REPORT_OBJECT
+
+        return self.home.objects().put_bytes(result_key(run_id, REPORT_OBJECT), page)
 
     def _record(self, run_id: str) -> RunRecord:
         run = self.plane.store.get_run(run_id)

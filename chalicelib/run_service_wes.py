@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -9,11 +10,11 @@ from typing import Any
 
 from .records import TaskRecord
 from .run_control import AmbiguousRun
-from .run_service import RunInfo, RunRow, Submission
+from .run_service import CliError, RunInfo, RunRow, Submission
 from .states import State
 from .store import NotFound
 from .transitions import progress
-from .wes_http import RunLog, TaskLog, WesClient, WesError
+from .wes_http import LocationError, RunLog, TaskLog, WesClient, WesError
 from .wes_locations import stream_location
 from .wes_package import package_run
 
@@ -126,6 +127,18 @@ class WesRunService:
         if self.client.owns(location):
             return self.client.stream_url(location, tail_bytes=tail_bytes, start=offset)
         return stream_location(location, tail_bytes=tail_bytes, offset=offset)
+
+    def report(self, run_id: str) -> bytes:
+        """``GET /runs/{run_id}/report``, this API's route beside WES's run log."""
+        url = f"{self.client.base_url}/runs/{urllib.parse.quote(run_id, safe='')}/report"
+        try:
+            return b"".join(self.client.stream_url(url))
+        except LocationError as exn:
+            raise CliError(f"the API gave no report for run {run_id}: {exn}") from None
+
+    def save_report(self, run_id: str, page: bytes) -> str | None:
+        """The run's results are the API's (S3 on AWS, the server's home with ``serve``)."""
+        return None
 
 
 def run_info(run: RunLog) -> RunInfo:

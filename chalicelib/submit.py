@@ -3,8 +3,9 @@
 Four calls to the outside on AWS, in an order that leaves nothing half-started: the request
 bundle is written (one S3 PutObject) before the run is recorded (one conditional PutItem), the
 run is announced (one PutEvents), and its orchestrator is launched (one RunTask, with the run id
-as its ``clientToken``). The orchestrator's task ARN reaches the run from its own events and
-from the orchestrator itself, not from a fifth write here.
+as its ``clientToken``, and the run's tags beside the project's: ``fargate.with_run_tags``). The
+orchestrator's task ARN reaches the run from its own events and from the orchestrator itself,
+not from a fifth write here.
 
 Submission is idempotent: given an idempotency key, the run id is derived from it, so the
 conditional PutItem lets only the first submission through. A repeat returns the same run (and
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from .fargate import with_run_tags
 from .launcher import LaunchError, TaskSpec
 from .objects import ObjectStore, request_key
 from .records import RunRecord, utc_now
@@ -139,8 +141,8 @@ def submit(
     except RunExists:
         return _repeat(run, digest, plane, spec)
     if group:
-        return _admit(run, plane)
-    _launch(run, plane, spec)
+        return _admit(run, plane)  # launched by admission, tagged there too
+    _launch(run, plane, with_run_tags(spec, run_id, tags))
     return run
 
 
@@ -187,7 +189,8 @@ def _repeat(run: RunRecord, digest: str, plane: ControlPlane, spec: TaskSpec) ->
     if existing.state == State.QUEUED and existing.group and not existing.admitted_at:
         return _admit(existing, plane)  # queued once in its group however often repeated
     if existing.state == State.QUEUED and not existing.orchestrator_arn:
-        _launch(existing, plane, spec)  # the same client token: ECS starts at most one task
+        # the same client token: ECS starts at most one task
+        _launch(existing, plane, with_run_tags(spec, existing.run_id, existing.tags))
     return existing
 
 

@@ -47,6 +47,7 @@ def apply_task_event(current: TaskRecord | None, event: TaskEvent, now: str) -> 
         stop_code=event.stop_code or base.stop_code,
         stopped_reason=event.stopped_reason or event.container_reason or base.stopped_reason,
         container_reason=event.container_reason or base.container_reason,
+        requested_at=base.requested_at or event.requested_at,
         created_at=event.created_at or base.created_at or now,
         started_at=event.started_at or base.started_at,
         stopped_at=event.stopped_at or base.stopped_at or (now if event.stopped else None),

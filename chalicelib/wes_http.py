@@ -410,9 +410,9 @@ def _open_location(
             response = opener.open(request, timeout=60)
         except urllib.error.HTTPError as exn:
             location = exn.headers.get("Location") if exn.code in (301, 302, 303, 307) else None
-            exn.close()
             if location is None:
-                raise
+                raise  # open: its body (the API's message) is read below
+            exn.close()
             headers = {k: v for k, v in request.header_items() if k.lower() == "range"}
             plain = urllib.request.Request(location, headers=headers)
             response = urllib.request.build_opener(_NoRedirect()).open(plain, timeout=60)

@@ -40,6 +40,9 @@ class Page:
     screenshot: Path
     text: str = ""
     events: list[dict[str, Any]] = field(default_factory=list)
+    # each phase's bars drawn ("queued": ...), and whether the run's own row is there
+    phases: dict[str, int] = field(default_factory=dict)
+    run_row: bool = False
 
 
 class DevTools:
@@ -160,6 +163,11 @@ def load(tools: DevTools, page: Path, screenshot: Path) -> Page:
         ]["value"]
 
     bars = evaluate("document.querySelectorAll('svg g.attempt').length")
+    phases = {
+        phase: int(evaluate(f"document.querySelectorAll('svg g.attempt rect.{phase}').length"))
+        for phase in ("queued", "provisioning", "pull", "running")
+    }
+    run_row = bool(evaluate("document.querySelectorAll('svg g.run rect').length"))
     load_ms = evaluate(
         "(() => { const n = performance.getEntriesByType('navigation')[0];"
         " return n.loadEventEnd - n.startTime; })()"
@@ -177,7 +185,16 @@ def load(tools: DevTools, page: Path, screenshot: Path) -> Page:
         elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
             errors.append(str(params["entry"].get("text"))[:300])
     tools.send("Target.closeTarget", targetId=target)
-    return Page(int(bars), errors, float(load_ms), screenshot, str(text), list(tools.events))
+    return Page(
+        int(bars),
+        errors,
+        float(load_ms),
+        screenshot,
+        str(text),
+        list(tools.events),
+        phases,
+        run_row,
+    )
 
 
 def stamp(seconds: float) -> str:
@@ -198,6 +215,8 @@ def run_record(state: State = State.EXECUTOR_ERROR) -> RunRecord:
         end_time=stamp(50),
         error={"message": "call-sort failed: its command exited with status 137"},
         tags={"project": "p1"},
+        group="lab-a",
+        admitted_at=stamp(0.5),
     )
 
 
@@ -210,7 +229,8 @@ def task(i: int, call: str, state: State, start: float, **fields: Any) -> TaskRe
         call_id=call,
         cpu="1024",
         memory="2048",
-        created_at=stamp(start),
+        requested_at=stamp(start),  # queued until launched: half a second
+        created_at=stamp(start + 0.5),
         pull_started_at=stamp(start + 1),
         started_at=stamp(start + 2),
         stopped_at=stamp(start + 10),
@@ -255,6 +275,9 @@ def test_the_report_renders_without_errors_one_bar_per_attempt(
     print(f"\nreport screenshot: {shown.screenshot}")
     assert shown.errors == []
     assert shown.bars == len(tasks)
+    # every attempt's queued, provisioning, pull and running phases, and the run's own row
+    assert shown.phases == {p: len(tasks) for p in ("queued", "provisioning", "pull", "running")}
+    assert shown.run_row
     assert shown.screenshot.stat().st_size > 10_000
     # the user's text is shown as text, never run
     assert "<script>alert(1)</script>" in shown.text and "Killed <b>bold</b>" in shown.text
@@ -300,6 +323,6 @@ def test_a_thousand_attempts_open_in_under_two_seconds(browser: DevTools, tmp_pa
     page.write_text(html, encoding="utf-8")
     shown = load(browser, page, tmp_path / "large.png")
     print(f"\n1000 attempts: rendered in {render_seconds:.2f}s, loaded in {shown.load_ms:.0f} ms")
-    assert shown.errors == [] and shown.bars == 1000
+    assert shown.errors == [] and shown.bars == 1000 and shown.phases["queued"] == 1000
     assert shown.load_ms < 2000 and render_seconds < 2
     assert "call-shard" in shown.text and shown.text.count("call-shard-") < 1100  # shards grouped
