@@ -7,6 +7,7 @@
 - ``on_submission_created``: S3 "Object Created" events (through EventBridge) for drops under
   the submissions prefix.
 - ``on_ecs_task_state_change``: ECS "Task State Change" events, recorded in the store.
+- ``cancel_runs_past_deadline``: a run's deadline schedule (EventBridge Scheduler) fired.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from chalicelib import api, report, wes
 from chalicelib.deployment import (
     AwsDeployment,
     Submitter,
+    cancel_past_deadline_from_environment,
     control_plane_from_environment,
     submitter_from_environment,
     sweep_from_environment,
@@ -333,3 +335,11 @@ def sweep_stale_records(event: CloudWatchEvent) -> None:
     """Repair the runs and tasks whose ECS events were lost: in-flight records quiet for five
     minutes are looked up (DescribeTasks, 100 a call) and fed through the status handler."""
     sweep_from_environment()  # logs what it repaired
+
+
+@app.lambda_function(name="cancel_runs_past_deadline")
+def cancel_runs_past_deadline(event: dict[str, Any], context: Any) -> None:
+    """A run's one-time deadline schedule fired (``{"run_id": ...}``): the run is canceled,
+    with the reason, if it is still going and past its deadline (``chalicelib.deadlines``)."""
+    correlate(str(event.get("run_id", "")) if isinstance(event, dict) else "")
+    cancel_past_deadline_from_environment(event)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from . import deadlines
+from .deadlines import DeadlineTimers, is_past_deadline
 from .fargate import with_run_tags
 from .groups import (
     DEFAULT_GROUP,
@@ -78,6 +80,9 @@ class Admission:
     # What launches orchestrators, when not the plane's own launcher (the local mode's must be
     # a detached one: the process handling an event may be gone before the run is).
     launcher: Launcher | None = None
+    # The timers that cancel a run at its deadline (``deadlines``): EventBridge Scheduler on
+    # AWS; None where a run's own agent keeps the timer (the local mode) or nothing does.
+    deadlines: DeadlineTimers | None = None
 
 
 # decisions (pure)
@@ -170,13 +175,7 @@ def deadline(limits: Limits, admitted_at: datetime) -> str | None:
 
 def past_deadline(runs: Iterable[RunRecord], now: datetime) -> list[RunRecord]:
     """The runs still in flight whose deadline has passed."""
-    late = []
-    for run in runs:
-        if is_terminal(run.state) or run.state == State.CANCELING or not run.deadline:
-            continue
-        if datetime.fromisoformat(run.deadline.replace("Z", "+00:00")) <= now:
-            late.append(run)
-    return late
+    return [run for run in runs if is_past_deadline(run, now)]
 
 
 # the adapter
@@ -258,6 +257,7 @@ def start(plane: ControlPlane, run_id: str, group: GroupRecord) -> bool:
         log.error("run %s could not start: %s", run_id, reason)
         change_run(plane, run_id, lambda r: record_launch_failure(r, utc_now(), reason))
         return False
+    deadlines.arm(plane, run)  # its deadline's timer (a failure is logged: the sweep's check)
     return True
 
 
@@ -286,7 +286,17 @@ def run_ended(plane: ControlPlane, run_id: str) -> tuple[str, ...]:
     run = plane.store.get_run(run_id)
     if run is None or not run.group or plane.admission is None:
         return ()
-    return change_group(plane, run.group, lambda g: release(g, [run_id]))[1]
+    released = False
+
+    def leave(group: GroupRecord) -> GroupRecord:
+        nonlocal released
+        released = run_id in group.admitted or any(e.run_id == run_id for e in group.queue)
+        return release(group, [run_id])
+
+    admitted = change_group(plane, run.group, leave)[1]
+    if released:  # the first handling of its end (a duplicate event finds nothing to do)
+        deadlines.disarm(plane, run)
+    return admitted
 
 
 def cancel_queued(plane: ControlPlane, run_id: str) -> RunRecord | None:
@@ -414,23 +424,32 @@ def reconcile_groups(
             )
             cancel_over_limit(plane, run.run_id, reason)
             done.append(f"canceled {run.run_id} (estimated ${usd:.2f}, over ${limit:g})")
-    for run in past_deadline(in_flight, now):
-        cancel_over_limit(
-            plane,
-            run.run_id,
-            f"canceled: the run passed its group's max_duration (it had to end by {run.deadline})",
-        )
-        done.append(f"canceled {run.run_id} (past its deadline {run.deadline})")
+    # The safety net of the deadlines' timers (one lost, or never armed): runs whose deadline
+    # passed a quiet period ago, so the timer goes first and nothing is canceled twice.
+    for run in past_deadline(in_flight, now - quiet):
+        if deadlines.cancel_past_deadline(plane, run.run_id, now) is not None:
+            done.append(f"canceled {run.run_id} (past its deadline {run.deadline})")
     return done
 
 
-def cancel_over_limit(plane: ControlPlane, run_id: str, reason: str) -> RunRecord | None:
+def cancel_over_limit(
+    plane: ControlPlane,
+    run_id: str,
+    reason: str,
+    only_if: Callable[[RunRecord], bool] | None = None,
+) -> RunRecord | None:
     """Cancel a run that broke a limit, with ``reason`` as its error: CANCELING, and its
     orchestrator stopped (its STOPPED event makes the run CANCELED and frees its group's room).
-    None if the run is over already."""
+    ``only_if`` is checked on the record as written over (compare-and-set). None if the run is
+    over already, or ``only_if`` said no."""
     from .status import change_run
 
-    changed = change_run(plane, run_id, lambda r: request_cancel_for(r, utc_now(), reason))
+    def decide(run: RunRecord) -> RunRecord | None:
+        if only_if is not None and not only_if(run):
+            return None
+        return request_cancel_for(run, utc_now(), reason)
+
+    changed = change_run(plane, run_id, decide)
     if changed is not None and changed.orchestrator_arn:
         plane.launcher.stop_task(changed.orchestrator_arn, reason)
     return changed

@@ -21,6 +21,7 @@ from .objects import ObjectStore
 from .status import ControlPlane
 
 if TYPE_CHECKING:
+    from .deadlines import DeadlineTimers
     from .s3_objects import S3Objects
     from .store import Store
     from .sweep import SweepReport
@@ -60,6 +61,11 @@ class AwsDeployment:
     work_root: str = DEFAULT_WORK_ROOT
     vcpu_hour_usd: str = ""
     gb_hour_usd: str = ""
+    # Run deadlines (``deadlines``): the Scheduler group, the Lambda its schedules invoke, and
+    # the role Scheduler invokes it as. Without all three, the sweep alone enforces deadlines.
+    deadline_schedule_group: str = ""
+    deadline_function_arn: str = ""
+    deadline_role_arn: str = ""
 
     @classmethod
     def from_lookup(cls, get: Callable[[str], str]) -> AwsDeployment | None:
@@ -120,6 +126,22 @@ class AwsDeployment:
         ]
         if missing:
             raise DeploymentError(f"submitting runs needs {', '.join(missing)}")
+
+    def deadline_timers(self) -> DeadlineTimers | None:
+        """EventBridge Scheduler one-time schedules for run deadlines, if the stack names
+        their group, target and role."""
+        if not (
+            self.deadline_schedule_group and self.deadline_function_arn and self.deadline_role_arn
+        ):
+            return None
+        from .deadlines import SchedulerDeadlines, new_scheduler_client
+
+        return SchedulerDeadlines(
+            new_scheduler_client(),
+            self.deadline_schedule_group,
+            self.deadline_function_arn,
+            self.deadline_role_arn,
+        )
 
     def orchestrator_spec(self, run_id: str) -> TaskSpec:
         """The orchestrator's RunTask: the stack's task definition, the run id as its command
@@ -191,6 +213,7 @@ def aws_control_plane(deployment: AwsDeployment) -> ControlPlane:
     from .eventbridge import EventBridgeNotifier
     from .fargate import ClusterConfig, EcsLauncher, new_ecs_client
     from .metrics import MeteredNotifier
+    from .service_quotas import fargate_vcpu_quota
 
     cluster = ClusterConfig(
         cluster=deployment.cluster,
@@ -206,23 +229,38 @@ def aws_control_plane(deployment: AwsDeployment) -> ControlPlane:
         notifier=MeteredNotifier(EventBridgeNotifier(boto3.client("events"), deployment.bus)),
         launcher=EcsLauncher(new_ecs_client(""), cluster),
         prices=prices_from_environment(deployment.as_environment()),
-        **group_ports(store, deployment.orchestrator_spec, deployment.orchestrator_task_definition),
+        **group_ports(
+            store,
+            deployment.orchestrator_spec,
+            deployment.orchestrator_task_definition,
+            deadlines=deployment.deadline_timers(),
+            vcpu_quota=fargate_vcpu_quota,
+        ),
     )
 
 
 def group_ports(
-    store: Store, orchestrator_spec: Callable[[str], TaskSpec], enabled: object = True
+    store: Store,
+    orchestrator_spec: Callable[[str], TaskSpec],
+    enabled: object = True,
+    *,
+    deadlines: DeadlineTimers | None = None,
+    vcpu_quota: Callable[[], float | None] | None = None,
 ) -> dict[str, Any]:
     """The ``ControlPlane`` fields for run groups and the shared launch budget: admission
     (where orchestrators can be launched: ``enabled``), with the ``default`` group's limits and
-    the account's from ``MINIWDL_FARGATE_DEFAULT_GROUP_*`` / ``MINIWDL_FARGATE_ACCOUNT_*``."""
+    the account's from ``MINIWDL_FARGATE_DEFAULT_GROUP_*`` / ``MINIWDL_FARGATE_ACCOUNT_*``, the
+    timers of run deadlines (``deadlines``), and the account's Fargate vCPU quota
+    (``vcpu_quota``, read on first use; the configured value if it cannot be read)."""
     from .admission import Admission
     from .groups import default_limits
     from .launch_budget import AccountLimits, SharedLaunchBudget
 
+    admission = Admission(orchestrator_spec, default_limits(os.environ), deadlines=deadlines)
+    account = AccountLimits.from_environment(os.environ)
     return {
-        "admission": Admission(orchestrator_spec, default_limits(os.environ)) if enabled else None,
-        "budget": SharedLaunchBudget(store, AccountLimits.from_environment(os.environ)),
+        "admission": admission if enabled else None,
+        "budget": SharedLaunchBudget(store, account, vcpu_quota=vcpu_quota),
     }
 
 
@@ -247,6 +285,13 @@ def _aws_submitter(deployment: AwsDeployment) -> Submitter:
         deployment.orchestrator_spec,
         functools.partial(read_s3_uri, objects),
     )
+
+
+def cancel_past_deadline_from_environment(event: Mapping[str, Any]) -> None:
+    """The deadline Lambda: a run's schedule fired (``deadlines.handle_deadline_event``)."""
+    from .deadlines import handle_deadline_event
+
+    handle_deadline_event(event, control_plane_from_environment())
 
 
 def sweep_from_environment() -> SweepReport:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .groups import Limits
+from .service_quotas import effective_vcpu_limit
 
 if TYPE_CHECKING:
     from .launcher import TaskSpec
@@ -68,7 +69,8 @@ class Lease:
 @dataclass(frozen=True)
 class AccountLimits:
     """The deployment's hard limits above every group: the account's Fargate vCPU quota (and
-    GPUs), and the RunTask rate shared by every orchestrator."""
+    GPUs), and the RunTask rate shared by every orchestrator. ``max_vcpus`` here is the
+    configured value; ``SharedLaunchBudget`` lowers it to the quota read from Service Quotas."""
 
     max_vcpus: float | None = None
     max_gpus: int | None = None
@@ -271,7 +273,10 @@ def lease_of(event: Mapping[str, Any]) -> str | None:
 
 class SharedLaunchBudget:
     """The adapter: ``acquire`` before RunTask (blocks until the lease is granted), ``release``
-    on STOPPED or when RunTask failed. ``clock`` is epoch seconds (tests move it)."""
+    on STOPPED or when RunTask failed. ``clock`` is epoch seconds (tests move it).
+    ``vcpu_quota`` reads the account's Fargate vCPU quota (``service_quotas``): called once,
+    when a lease is first taken, and combined with ``account.max_vcpus``
+    (``effective_vcpu_limit``)."""
 
     def __init__(
         self,
@@ -281,15 +286,30 @@ class SharedLaunchBudget:
         name: str = ACCOUNT_BUDGET,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        vcpu_quota: Callable[[], float | None] | None = None,
     ) -> None:
         self.store = store
-        self.account = account
+        self._account = account
+        self._vcpu_quota = vcpu_quota
+        self._account_lock = threading.Lock()
         self.name = name
         self.clock = clock
         self.sleep = sleep
         self.writes = 0  # conditional writes attempted (for the bench)
         self.conflicts = 0  # of them, lost to another writer
         self._lock = threading.Lock()
+
+    @property
+    def account(self) -> AccountLimits:
+        """The account's limits, its vCPUs from the quota (read the first time they matter)."""
+        if self._vcpu_quota is not None:
+            with self._account_lock:
+                if self._vcpu_quota is not None:
+                    quota = self._vcpu_quota()
+                    vcpus = effective_vcpu_limit(self._account.max_vcpus, quota)
+                    self._account = dataclasses.replace(self._account, max_vcpus=vcpus)
+                    self._vcpu_quota = None
+        return self._account
 
     def acquire(
         self,
@@ -350,7 +370,7 @@ class SharedLaunchBudget:
             current = self.store.get_budget(self.name)
             if current is None:
                 return False
-            new = renew(current, alive, ended, self.clock(), self.account.lease_seconds)
+            new = renew(current, alive, ended, self.clock(), self._account.lease_seconds)
             if new is None:
                 return False
             if self._write(new, current.revision):

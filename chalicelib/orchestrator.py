@@ -32,7 +32,7 @@ from .launcher import ENV_TASK_ARN
 from .miniwdl_plugins import remember_plugin_entry_points
 from .objects import ObjectStore, result_key
 from .outputs import OUTPUTS_OBJECT, output_types, outputs_record, publish_outputs
-from .records import JSON, TaskRecord, utc_now
+from .records import JSON, RunRecord, TaskRecord, utc_now
 from .states import State, is_terminal
 from .status import ControlPlane, change_run, stop_run_tasks
 from .transitions import mark_started, report_outcome
@@ -193,7 +193,8 @@ def run(
         lambda r: mark_started(r, utc_now(), run_dir=run_dir, orchestrator_arn=task_arn),
     )
     if started is None:  # canceled before it began
-        _report(plane, run_id, State.CANCELED, {"message": "the run was canceled"}, 1)
+        message = cancel_message(plane.store.get_run(run_id))
+        _report(plane, run_id, State.CANCELED, {"message": message}, 1)
         return 1
     try:
         staged = stage_request(objects, record.workflow_key, root)
@@ -252,7 +253,7 @@ def run(
     state = failure_state(error, canceling)
     summary = error_summary(error)
     if state == State.CANCELED:
-        summary = {"message": "the run was canceled", "error": "Canceled"}
+        summary = {"message": cancel_message(current), "error": "Canceled"}
     elif summary.get("error") == "Terminated":
         summary["message"] = (
             "the orchestrator was stopped (SIGTERM: a Spot interruption, a scale-in or a stop"
@@ -269,6 +270,14 @@ def run(
     _write_report(plane, objects, run_id, root)
     _clean_up(record.request, state, run_dir)
     return code
+
+
+def cancel_message(run: RunRecord | None) -> str:
+    """Why a canceled run was canceled: the reason a limit gave when it asked (a deadline),
+    else a user's cancel."""
+    if run is not None and run.state == State.CANCELING and run.error:
+        return str(run.error.get("message") or "the run was canceled")
+    return "the run was canceled"
 
 
 def _report(

@@ -146,7 +146,8 @@ def repair_limits(
 ) -> None:
     """Run groups' and the launch budget's share of the sweep (no ECS call): admission's
     repairs (``admission.reconcile_groups``: lost STOPPED events, stranded and unlaunched
-    runs, runs past their deadline), and the leases of tasks still in flight renewed, those of
+    runs, and runs whose deadline passed a quiet period ago: the safety net of the deadline
+    timers, ``deadlines``), and the leases of tasks still in flight renewed, those of
     tasks that ended given back."""
     if plane.admission is not None:
         from .admission import reconcile_groups

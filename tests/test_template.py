@@ -295,6 +295,7 @@ def test_run_task_only_project_families_on_this_cluster(template: Template) -> N
 
 
 def test_pass_role_only_this_stacks_roles_to_ecs(template: Template) -> None:
+    """PassRole: this stack's roles to ECS, and the deadline schedules' role to Scheduler."""
     roles = role_names(template)
     found = 0
     for where, statement in allow_statements(template):
@@ -304,8 +305,13 @@ def test_pass_role_only_this_stacks_roles_to_ecs(template: Template) -> None:
         for resource in as_list(statement["Resource"]):
             assert any(is_getatt(resource, role) for role in roles), f"{where}: {resource}"
         passed_to = statement["Condition"]["StringEquals"]["iam:PassedToService"]
-        assert passed_to == "ecs-tasks.amazonaws.com", where
-    assert found == 3  # submit, status (run groups launch orchestrators), orchestrator
+        if as_list(statement["Resource"]) == [{"Fn::GetAtt": ["DeadlineSchedulerRole", "Arn"]}]:
+            assert passed_to == "scheduler.amazonaws.com", where
+        else:
+            assert passed_to == "ecs-tasks.amazonaws.com", where
+    # to ECS: submit, status (run groups launch orchestrators), orchestrator; to Scheduler:
+    # submit and status (they admit runs, whose deadlines they schedule)
+    assert found == 5
 
 
 def test_table_and_bucket_writes_only_on_this_table_and_bucket(template: Template) -> None:
@@ -992,3 +998,72 @@ def test_layer_wheels_load_on_the_lambda_runtime(template: Template, packaged: P
 )
 def test_wheel_fits(tag: str, fits: bool) -> None:
     assert _wheel_fits(tag, (3, 12)) is fits
+
+
+# run deadlines (EventBridge Scheduler) and the Fargate vCPU quota (Service Quotas)
+
+DEADLINE_ENVIRONMENT = (
+    "MINIWDL_FARGATE_DEADLINE_FUNCTION_ARN",
+    "MINIWDL_FARGATE_DEADLINE_ROLE_ARN",
+)
+# The functions that admit runs (and so schedule their deadlines).
+ADMITTING_FUNCTIONS = (
+    "APIHandler",
+    "OnSubmissionCreated",
+    "OnEcsTaskStateChange",
+    "SweepStaleRecords",
+)
+
+
+def test_deadline_schedules_invoke_the_deadline_function_as_their_own_role(
+    template: Template,
+) -> None:
+    assert len(resources(template, "AWS::Scheduler::ScheduleGroup")) == 1
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert is_ref(variables["MINIWDL_FARGATE_DEADLINE_SCHEDULE_GROUP"], "DeadlineScheduleGroup")
+    function = props(template, "CancelRunsPastDeadline")
+    assert is_getatt(function["Role"], "DeadlineFunctionRole")
+    assert "Events" not in function  # invoked by its schedules only
+    for name in ADMITTING_FUNCTIONS:
+        env = props(template, name)["Environment"]["Variables"]
+        assert is_getatt(env["MINIWDL_FARGATE_DEADLINE_FUNCTION_ARN"], "CancelRunsPastDeadline")
+        assert is_getatt(env["MINIWDL_FARGATE_DEADLINE_ROLE_ARN"], "DeadlineSchedulerRole")
+    fields = {"MINIWDL_FARGATE_" + f.upper() for f in AwsDeployment.__dataclass_fields__}
+    assert {*DEADLINE_ENVIRONMENT, "MINIWDL_FARGATE_DEADLINE_SCHEDULE_GROUP"} <= fields
+    role = props(template, "DeadlineSchedulerRole")
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    (policy,) = role["Policies"]
+    (invoke,) = policy["PolicyDocument"]["Statement"]
+    assert invoke["Action"] == "lambda:InvokeFunction"
+    assert is_getatt(invoke["Resource"], "CancelRunsPastDeadline")
+
+
+def test_schedules_are_made_and_deleted_only_in_the_stacks_group(template: Template) -> None:
+    where_allowed: dict[str, set[str]] = {}
+    for where, statement in allow_statements(template):
+        for action in as_list(statement.get("Action", [])):
+            if str(action).startswith("scheduler:"):
+                where_allowed.setdefault(str(action), set()).add(where.split("/")[0])
+                (resource,) = as_list(statement["Resource"])
+                assert sub_text(resource) == (
+                    "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}"
+                    ":schedule/${DeadlineScheduleGroup}/run-deadline*"
+                ), where
+    assert where_allowed == {
+        "scheduler:CreateSchedule": {"SubmitFunctionRole", "StatusFunctionRole"},
+        "scheduler:DeleteSchedule": {"StatusFunctionRole"},  # a run ends in the status handler
+    }
+
+
+def test_only_the_orchestrator_reads_the_fargate_vcpu_quota(template: Template) -> None:
+    found = []
+    for where, statement in allow_statements(template):
+        if "servicequotas:GetServiceQuota" in as_list(statement.get("Action", [])):
+            found.append(where.split("/")[0])
+            assert sub_text(statement["Resource"]) == (
+                "arn:${AWS::Partition}:servicequotas:${AWS::Region}:${AWS::AccountId}"
+                ":fargate/L-3032A538"
+            )
+    assert found == ["OrchestratorTaskRole"]  # the launch budget's leases are taken there
