@@ -120,6 +120,11 @@ def test_fargate_gpu_and_64_vcpu_tasks_in_one_run(ec2: FargateEnv) -> None:
     assert records["align"].provisioning_seconds is not None
     assert records["small"].provisioning_seconds is not None
     assert records["small"].provisioning_seconds < GPU_PROVISIONING_SECONDS
+    # the platform shim records usage on EC2 capacity as on Fargate, for the report's costs
+    for name in ("basecall", "align", "small"):
+        usage = records[name].usage
+        assert usage is not None and usage["exit_code"] == 0 and usage["seconds"] >= 0, name
+    assert records["align"].capacity_provider == "wdl-compute-64"
     counters = ec2.backend_launcher.counters
     assert counters.run_task == 3
     assert counters.register_task_definition == 2  # Fargate's and EC2's, for one image
