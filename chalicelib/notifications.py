@@ -99,6 +99,10 @@ def usage_notification(task: TaskRecord) -> Notification:
     return Notification(TASK_USAGE_DETAIL_TYPE, detail)
 
 
+# One encoder for every line: ``json.dumps`` with options builds a new one each call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 class JsonLinesNotifier:
     """Local adapter: appends one EventBridge-shaped JSON object per line to a file.
 
@@ -114,14 +118,8 @@ class JsonLinesNotifier:
             return
         now = utc_now()
         lines = "".join(
-            json.dumps(
-                {
-                    "time": now,
-                    "source": SOURCE,
-                    "detail-type": n.detail_type,
-                    "detail": n.detail,
-                },
-                separators=(",", ":"),
+            _ENCODER.encode(
+                {"time": now, "source": SOURCE, "detail-type": n.detail_type, "detail": n.detail}
             )
             + "\n"
             for n in notifications

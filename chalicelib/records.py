@@ -28,19 +28,42 @@ class _Item:
 
     def to_item(self) -> JSON:
         """JSON-compatible dict for storage."""
-        # Fields hold JSON values already (nested dicts are never mutated), so a shallow dict is
-        # enough, and several times faster than dataclasses.asdict on the event path.
-        item = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        # Fields hold JSON values already (nested dicts are never mutated), so a shallow copy of
+        # the instance's fields (its ``__dict__``: no slots, no other attributes) is enough, and
+        # many times faster than dataclasses.asdict on the event path.
+        item = dict(self.__dict__)
         item["state"] = self.state.value
         return item
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes``, as ``dataclasses.replace`` makes it but without running
+        ``__init__`` over every field again: the status handler copies a record several times
+        an event, and that was a quarter of its time."""
+        unknown = changes.keys() - _field_names(type(self))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {', '.join(sorted(unknown))}")
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(changes)
+        return new
 
     @classmethod
     def from_item(cls, item: JSON) -> Self:
         """Inverse of ``to_item``; unknown keys (from newer writers) are ignored."""
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        names = _field_names(cls)
         values = {k: v for k, v in item.items() if k in names}
         values["state"] = State(values["state"])
         return cls(**values)
+
+
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
+
+
+def _field_names(cls: type) -> frozenset[str]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = frozenset(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 @dataclass(frozen=True)

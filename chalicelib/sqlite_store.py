@@ -252,5 +252,9 @@ os.register_at_fork(
 )
 
 
+# One encoder for every write: ``json.dumps`` with options builds a new one each call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def _dump(record: RunRecord | TaskRecord | GroupRecord | BudgetRecord) -> str:
-    return json.dumps(record.to_item(), separators=(",", ":"))
+    return _ENCODER.encode(record.to_item())

@@ -8,7 +8,6 @@ so every state change is announced at least once (through each record's outbox).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,7 +98,7 @@ def _with_lease(task: TaskRecord | None, lease: str | None) -> TaskRecord | None
     """The task record naming its lease, so the sweep can renew or give it back."""
     if task is None or lease is None or task.lease == lease:
         return task
-    return dataclasses.replace(task, lease=lease)
+    return task.replace(lease=lease)
 
 
 def create_run(plane: ControlPlane, run: RunRecord) -> None:
@@ -107,7 +106,7 @@ def create_run(plane: ControlPlane, run: RunRecord) -> None:
     announcement that fails stays in the run's outbox for its next change to send: a run is
     never left unlaunched for want of a notification."""
     note = run_notification(None, run)
-    run = dataclasses.replace(run, unannounced=_outbox([], note))
+    run = run.replace(unannounced=_outbox([], note))
     plane.store.create_run(run)
     try:
         _flush_run(plane, run)
@@ -132,7 +131,7 @@ def change_run(
         if new is None:
             return None
         outbox = _outbox(current.unannounced, run_notification(current, new))
-        return dataclasses.replace(new, unannounced=outbox)
+        return new.replace(unannounced=outbox)
 
     changed = update_run(plane.store, run_id, decide_with_outbox)
     record = changed[1] if changed is not None else (seen[0] if seen else None)
@@ -154,7 +153,7 @@ def change_task(
             return None
         pending = current.unannounced if current is not None else []
         outbox = _outbox(pending, task_notification(current, new, plane.prices))
-        return dataclasses.replace(new, unannounced=outbox)
+        return new.replace(unannounced=outbox)
 
     changed = update_task(plane.store, task_id, decide_with_outbox)
     record = changed[1] if changed is not None else (seen[0] if seen else None)
@@ -172,11 +171,11 @@ def record_usage(plane: ControlPlane, task: TaskRecord, usage: JSON) -> TaskReco
     changed = update_task(
         plane.store,
         task.task_id,
-        lambda t: None if t is None or t.usage is not None else dataclasses.replace(t, usage=usage),
+        lambda t: None if t is None or t.usage is not None else t.replace(usage=usage),
         latest=task,
     )
     if changed is None:
-        return plane.store.get_task(task.task_id) or dataclasses.replace(task, usage=usage)
+        return plane.store.get_task(task.task_id) or task.replace(usage=usage)
     recorded = changed[1]
     try:
         plane.notifier.publish([usage_notification(recorded)])
@@ -204,7 +203,7 @@ def _flush_run(plane: ControlPlane, run: RunRecord) -> None:
     update_run(
         plane.store,
         run.run_id,
-        lambda r: dataclasses.replace(r, unannounced=[]) if r.unannounced == sent else None,
+        lambda r: r.replace(unannounced=[]) if r.unannounced == sent else None,
         latest=run,
     )
 
@@ -216,11 +215,7 @@ def _flush_task(plane: ControlPlane, task: TaskRecord) -> None:
     update_task(
         plane.store,
         task.task_id,
-        lambda t: (
-            dataclasses.replace(t, unannounced=[])
-            if t is not None and t.unannounced == sent
-            else None
-        ),
+        lambda t: t.replace(unannounced=[]) if t is not None and t.unannounced == sent else None,
         latest=task,
     )
 

@@ -9,7 +9,6 @@ change and every adapter gets the same semantics from one piece of code.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import itertools
 import json
 import threading
@@ -154,7 +153,7 @@ def update_run(
         decided = decide(current)
         if decided is None:
             return None
-        new = dataclasses.replace(decided, revision=current.revision + 1)
+        new = decided.replace(revision=current.revision + 1)
         if store.put_run(new, current.revision):
             return current, new
         current = store.get_run(run_id)
@@ -175,7 +174,7 @@ def update_task(
         if decided is None:
             return None
         expected = current.revision if current is not None else None
-        new = dataclasses.replace(decided, revision=(expected or 0) + 1)
+        new = decided.replace(revision=(expected or 0) + 1)
         if store.put_task(new, expected):
             return current, new
         current = store.get_task(task_id)

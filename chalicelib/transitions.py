@@ -7,7 +7,6 @@ then write the result with a compare-and-set, so the same decisions serve SQLite
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,8 +33,7 @@ def apply_task_event(current: TaskRecord | None, event: TaskEvent, now: str) -> 
     base = current or TaskRecord(
         task_id=event.task_id, run_id=event.run_id, state=State.QUEUED, updated_at=now
     )
-    return dataclasses.replace(
-        base,
+    return base.replace(
         state=state,
         updated_at=now,
         task_arn=event.task_arn,
@@ -270,7 +268,7 @@ def _with_orchestrator(
 
 
 def _revise(run: RunRecord, now: str, **changes: Any) -> RunRecord:
-    return dataclasses.replace(run, updated_at=now, **changes)
+    return run.replace(updated_at=now, **changes)
 
 
 def _stop_description(event: TaskEvent) -> str:
@@ -312,4 +310,4 @@ def request_cancel_for(run: RunRecord, now: str, reason: str) -> RunRecord | Non
     canceling = request_cancel(run, now)
     if canceling is None:
         return None
-    return dataclasses.replace(canceling, error={"message": reason})
+    return canceling.replace(error={"message": reason})
