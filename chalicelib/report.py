@@ -520,11 +520,7 @@ def write_report(
     spot_prices: Prices = SPOT_PRICES,
 ) -> str:
     """Write the run's report to ``results/RUN/report.html``; returns its location."""
-    now = utc_now()
-    data = collect(
-        store, run_id, work_root=work_root, prices=prices, spot_prices=spot_prices, now=now
-    )
-    page = render(data, now)
+    page = build_page(store, run_id, work_root=work_root, prices=prices, spot_prices=spot_prices)
     return objects.put_bytes(result_key(run_id, REPORT_OBJECT), page.encode("utf-8"))
 
 

@@ -21,18 +21,7 @@ pytestmark = pytest.mark.e2e
 
 BASE = "/ga4gh/wes/v1"
 HELLO = (REPO / "examples" / "hello.wdl").read_bytes()
-NAP = b"""version 1.0
-
-workflow nap {
-  call sleep_a_minute
-}
-
-task sleep_a_minute {
-  command <<<
-    sleep 60
-  >>>
-}
-"""
+NAP = (REPO / "tests" / "wdl" / "nap.wdl").read_bytes()
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:stack-CancelRunsPastDeadline"
 ROLE = "arn:aws:iam::123456789012:role/stack-DeadlineSchedulerRole"
 

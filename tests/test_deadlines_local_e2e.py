@@ -13,18 +13,7 @@ from local_mode import LocalMode, leftover_processes
 
 pytestmark = pytest.mark.e2e
 
-NAP = """version 1.0
-
-workflow nap {
-  call sleep_a_minute
-}
-
-task sleep_a_minute {
-  command <<<
-    sleep 60
-  >>>
-}
-"""
+NAP = (Path(__file__).parent / "wdl" / "nap.wdl").read_text()
 
 
 def test_a_run_past_its_max_duration_is_canceled_by_its_agents_timer(tmp_path: Path) -> None:
