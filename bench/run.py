@@ -7,7 +7,8 @@ there.
 
     python bench/run.py [SCENARIO ...]   the named scenarios (default: all, in SCENARIOS order)
 
-Scenarios: local_scatter and local_one_task (``bench/local_mode.py``), fargate_scatter, the
+Scenarios: local_scatter and local_one_task (``bench/local_mode.py``), fargate_scatter,
+fargate_scale (one run of 10,000 tasks, ``bench/fargate_scale.py``: about ten minutes), the
 control plane's (``bench/control_plane.py``): submit, events, cold_import, package_size;
 input_placement (``bench/placement.py``), launch_budget_options (``bench/scale.py``) and
 shim_overhead (``bench/shim.py``). Each result carries ``machine``: the CPU count, the load
@@ -75,6 +76,33 @@ def fargate_scatter() -> Result:
     if not lines:
         tail = proc.stderr.strip().splitlines()[-5:]
         return {"scenario": "fargate_scatter", "failures": 1, "error": tail}
+    result: Result = json.loads(lines[-1])
+    return result
+
+
+def fargate_scale() -> Result:
+    """One run of 10,000 tasks through the aws_fargate backend, the launch budget and the status
+    handler, the harness playing its sleeping tasks (``bench/fargate_scale.py``, in its own
+    process): launches/s, peak RSS, DescribeTasks, store reads while tasks wait."""
+    script = os.path.join(BENCH_DIR, "fargate_scale.py")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MINIWDL")}
+    env["PYTHONPATH"] = os.path.dirname(BENCH_DIR)
+    _note("fargate_scale: running (about ten minutes for 10,000 tasks)")
+    try:
+        proc = subprocess.run(
+            [sys.executable, script],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # miniwdl's log of 10,000 tasks
+            text=True,
+            env=env,
+            timeout=2400,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"scenario": "fargate_scale", "failures": 1, "error": "timed out after 2400 s"}
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        return {"scenario": "fargate_scale", "failures": 1, "error": f"exit {proc.returncode}"}
     result: Result = json.loads(lines[-1])
     return result
 
@@ -157,6 +185,7 @@ SCENARIOS: list[Callable[[], Result]] = [
     local_scatter,
     local_one_task,
     fargate_scatter,
+    fargate_scale,
     submit,
     events,
     cold_import,

@@ -298,6 +298,7 @@ class SharedLaunchBudget:
         self.writes = 0  # conditional writes attempted (for the bench)
         self.conflicts = 0  # of them, lost to another writer
         self._lock = threading.Lock()
+        self._lines: dict[tuple[str, float, int, bool], threading.Lock] = {}
 
     @property
     def account(self) -> AccountLimits:
@@ -324,20 +325,37 @@ class SharedLaunchBudget:
         fargate: bool = True,
     ) -> bool:
         """Take the lease; False if ``stop()`` turned true while waiting. ``on_wait`` hears the
-        reason once each time it changes. Raises ``BudgetError`` (never fits)."""
-        said = ""
-        limits = group_limits or Limits()
-        while not stop():
-            with self._lock:
-                grant = self._try(key, group, vcpus, gpus, limits, fargate)
-            if grant.granted:
-                return True
-            if grant.reason != said and grant.reason != "launch rate":
-                said = grant.reason
-                if on_wait is not None:
-                    on_wait(said)
-            self.sleep(grant.wait * (1.0 + random.random() / 4))
-        return False
+        reason once each time it changes. Raises ``BudgetError`` (never fits).
+
+        Within a process, tasks that ask for the same (group, vCPUs, GPUs, capacity) wait in
+        line (``_line``): only the first reads the store while it waits; the others sleep,
+        neither reading nor waking, until their turn, then look at their ``stop()`` first (a
+        run that is terminating empties its line so). Else every waiting task would read the
+        record at the launch rate: thousands of reads a second for a run of thousands of tasks,
+        and as many wake-ups of the orchestrator's threads."""
+        line = self._line((group, float(vcpus), int(gpus), fargate))
+        line.acquire()  # given up by the task ahead once it is granted or stopped
+        try:
+            said = ""
+            limits = group_limits or Limits()
+            while not stop():
+                with self._lock:
+                    grant = self._try(key, group, vcpus, gpus, limits, fargate)
+                if grant.granted:
+                    return True
+                if grant.reason != said and grant.reason != "launch rate":
+                    said = grant.reason
+                    if on_wait is not None:
+                        on_wait(said)
+                self.sleep(grant.wait * (1.0 + random.random() / 4))
+            return False
+        finally:
+            line.release()
+
+    def _line(self, shape: tuple[str, float, int, bool]) -> threading.Lock:
+        """The turn of tasks of one shape (one lock each; a run has a few shapes)."""
+        with self._lock:
+            return self._lines.setdefault(shape, threading.Lock())
 
     def _try(
         self, key: str, group: str, vcpus: float, gpus: int, limits: Limits, fargate: bool

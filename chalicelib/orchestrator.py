@@ -35,6 +35,7 @@ from .outputs import OUTPUTS_OBJECT, output_types, outputs_record, publish_outpu
 from .records import JSON, RunRecord, TaskRecord, utc_now
 from .states import State, is_terminal
 from .status import ControlPlane, change_run, stop_run_tasks
+from .task_concurrency import concurrency_setting
 from .transitions import mark_started, report_outcome
 from .wdl_parser_cache import use_cached_wdl_parser
 from .wes_engine_parameters import EngineParameterError, miniwdl_run_args, requested_run_dir
@@ -222,6 +223,8 @@ def run(
     submitted = json.loads(str(options.get("miniwdl_env") or "{}"))
     env = {**cache_environment(root, os.environ), **submitted, **miniwdl_env}
     env.setdefault("MINIWDL__MINIWDL_FARGATE__SHIM", shim.place(root))  # once per run
+    # miniwdl's task threads: what the account and the run's group can run at once
+    env.update(concurrency_setting(plane, run_id, env, os.environ))
     if record.tags:  # carried onto every ECS task the run starts (``fargate.ecs_tags``)
         env.setdefault(ENV_RUN_TAGS, json.dumps(record.tags))
     exit_code = _run_miniwdl(argv, env, cwd=working_directory(record.request, main_wdl))

@@ -14,6 +14,11 @@ record; the next round then sees it.
 Reads can fail (a throttled or unreachable DynamoDB, a locked or full SQLite file). A failed round
 is logged and retried with exponential backoff, so one error never ends the watcher. Errors that
 last ``give_up_after`` seconds are reported to every waiter (``WatchError``): no wait is unbounded.
+
+A waiting thread never wakes until its wait ends: the watcher's own thread asks each waiter's
+``stop()`` and runs its ``tick`` about once a ``tick_seconds``. A large run has thousands of
+tasks waiting at once, each on a miniwdl thread; woken a few times a second each, they would
+spend the orchestrator's CPU taking turns at the interpreter's lock.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from .records import TaskRecord
 from .states import is_terminal
 
 BATCH = 100
+TICK_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
 DEFAULT_GIVE_UP_AFTER = 900.0
 
@@ -52,8 +58,17 @@ class TaskSource(Protocol):
 
 
 class _Waiter:
-    def __init__(self, task_arn: str) -> None:
+    def __init__(
+        self,
+        task_arn: str,
+        stop: Callable[[], bool] | None = None,
+        tick: Callable[[], None] | None = None,
+    ) -> None:
         self.task_arn = task_arn
+        self.stop = stop
+        self.tick = tick
+        self.failure: Exception | None = None  # what its stop() or tick raised
+        self.polling = threading.Lock()  # held while the watcher asks stop() or ticks
         self.done = threading.Event()
         self.record: TaskRecord | None = None
         self.latest: TaskRecord | None = None
@@ -74,8 +89,10 @@ class TaskWatcher:
         reconcile: Callable[[list[str]], object] | None = None,
         reconcile_after: float = 60.0,
         give_up_after: float = DEFAULT_GIVE_UP_AFTER,
+        tick_seconds: float = TICK_SECONDS,
     ) -> None:
         self.source = source
+        self.tick_seconds = tick_seconds
         self.interval = interval
         self.check_on_register = check_on_register
         self.reconcile = reconcile
@@ -96,25 +113,22 @@ class TaskWatcher:
         timeout: float | None = None,
         stop: Callable[[], bool] | None = None,
         tick: Callable[[], None] | None = None,
-        tick_seconds: float = 1.0,
     ) -> TaskRecord | None:
         """Block until the task's record is terminal and return it.
 
         Returns None if ``timeout`` passes or ``stop()`` turns true first. ``tick`` is called
-        about every ``tick_seconds`` while waiting (e.g. to forward the task's stderr to a log).
-        ``task_arn`` is what ``reconcile`` receives for this task (default: the id). Raises
-        ``WatchError`` if the records could not be read for ``give_up_after`` seconds.
+        about every ``tick_seconds`` while waiting (e.g. to forward the task's stderr to a log);
+        both are called on the watcher's thread, never at once. ``task_arn`` is what
+        ``reconcile`` receives for this task (default: the id). Raises ``WatchError`` if the
+        records could not be read for ``give_up_after`` seconds.
         """
-        waiter = self._register(task_id, task_arn or task_id)
-        deadline = None if timeout is None else time.monotonic() + timeout
+        waiter = self._register(task_id, task_arn or task_id, stop, tick)
         try:
-            while not waiter.done.wait(min(tick_seconds, 0.25)):
-                if tick is not None:
-                    tick()
-                if (stop is not None and stop()) or (
-                    deadline is not None and time.monotonic() >= deadline
-                ):
-                    return None
+            waiter.done.wait(timeout)
+            with waiter.polling:  # the watcher's call of its stop() or tick is over
+                waiter.stop = waiter.tick = None
+            if waiter.failure is not None:
+                raise waiter.failure
             if waiter.error is not None:
                 raise waiter.error
             return waiter.record
@@ -129,8 +143,14 @@ class TaskWatcher:
             waiter = self._waiting.get(task_id)
             return waiter.latest if waiter is not None else None
 
-    def _register(self, task_id: str, task_arn: str) -> _Waiter:
-        waiter = _Waiter(task_arn)
+    def _register(
+        self,
+        task_id: str,
+        task_arn: str,
+        stop: Callable[[], bool] | None = None,
+        tick: Callable[[], None] | None = None,
+    ) -> _Waiter:
+        waiter = _Waiter(task_arn, stop, tick)
         with self._cv:
             self._waiting[task_id] = waiter
             if self._thread is None:
@@ -149,18 +169,28 @@ class TaskWatcher:
     def _loop(self) -> None:
         seen = -1
         read_all_at = 0.0
+        poll_at = 0.0
         failing_since: float | None = None
         while True:
             with self._cv:
                 while not self._waiting:
                     self._cv.wait()
             try:
-                before, seen = seen, self.source.wait_for_change(seen, self.interval)
-                ended = self.source.ended_since(before) if seen != before else None
-                if ended is None or time.monotonic() >= read_all_at:
+                if time.monotonic() >= poll_at:
+                    poll_at = time.monotonic() + self.tick_seconds
+                    self._poll_waiters()
+                # woken by a task's end, for the next full read, or for the next poll
+                wake = max(0.0, min(read_all_at, poll_at) - time.monotonic())
+                before, seen = seen, self.source.wait_for_change(seen, wake)
+                if time.monotonic() >= read_all_at:
                     read_all_at = time.monotonic() + self.interval
-                    ended = None
-                self._round(ended)
+                    self._round()
+                elif seen != before:
+                    # the tasks that ended, if the source can name them all; else the next
+                    # full read (within ``interval``) sees them
+                    ended = self.source.ended_since(before)
+                    if ended is not None:
+                        self._round(ended)
             except Exception as exn:  # noqa: BLE001  any failure of a read: retried, never fatal
                 now = time.monotonic()
                 failing_since = failing_since or now
@@ -174,7 +204,10 @@ class TaskWatcher:
                         )
                     )
                     failing_since = None
-                time.sleep(pause)
+                resume = time.monotonic() + pause
+                while time.monotonic() < resume:  # stop() still heard while reads fail
+                    time.sleep(min(self.tick_seconds, max(0.0, resume - time.monotonic())))
+                    self._poll_waiters()
                 continue
             failing_since = None
             self.failed_rounds = 0
@@ -188,6 +221,28 @@ class TaskWatcher:
         for start in range(0, len(task_ids), BATCH):
             self._resolve(task_ids[start : start + BATCH])
         self._reconcile_stale()
+
+    def _poll_waiters(self) -> None:
+        """Run every waiter's ``tick`` and ask its ``stop()``; a waiter that says stop stops
+        waiting, without a record (one whose tick or stop() raised: the error, in its thread)."""
+        with self._cv:
+            waiters = list(self._waiting.items())
+        for task_id, waiter in waiters:
+            with waiter.polling:
+                if waiter.done.is_set() or (waiter.stop is None and waiter.tick is None):
+                    continue
+                try:
+                    if waiter.tick is not None:
+                        waiter.tick()
+                    stop = waiter.stop is not None and waiter.stop()
+                except Exception as exn:  # noqa: BLE001  raised again in the waiting thread
+                    waiter.failure = exn
+                    stop = True
+            if stop:
+                with self._cv:
+                    if self._waiting.get(task_id) is waiter:
+                        del self._waiting[task_id]
+                waiter.done.set()
 
     def _fail_all(self, error: WatchError) -> None:
         log.error("%s", error)

@@ -20,14 +20,23 @@ It hooks one boto3 ECS client (the one the ``aws_fargate`` backend gets):
   Auto Scaling group scaling from zero; forever when no instance of the provider could take it),
   then run and reported like a Fargate task, with ``capacityProviderName`` in its events. A
   StopTask meanwhile stops it before it ever ran.
+- Simulated containers (``simulate``, for scale runs): a WDL task whose command the callable
+  accepts (e.g. ``trivial_command_seconds``: an empty command or ``sleep N``) is played without
+  a process: the same events, its stdout/stderr files created and made read-only as the
+  container's redirects and finalisation would, STOPPED with exit code 0 after the seconds the
+  callable gave (one timer thread for all of them), or UserInitiated on StopTask. The shim's
+  usage file is not written (the backend records no usage then). Every other task runs as a
+  process, as before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import threading
@@ -44,6 +53,7 @@ from chalicelib.fargate import LaunchLimits
 from chalicelib.launcher import ENV_TASK_ARN
 from chalicelib.local_launcher import HOST_ENVIRONMENT, READ_ONLY_OVERRIDES
 from chalicelib.out_of_memory import ECS_OOM_REASON
+from chalicelib.placement import make_outputs_read_only
 
 Deliver = Callable[[dict[str, Any]], None]
 
@@ -128,8 +138,15 @@ class FakeFargate:
         stop_grace_seconds: float = 2.0,
         wrap_command: Callable[[FakeTask, list[str]], list[str]] | None = None,
         output_dir: str | None = None,
+        simulate: Callable[[FakeTask], float | None] | None = None,
     ) -> None:
         self.deliver = deliver
+        self.simulate = simulate  # seconds a task is played for without a process, or None
+        self.simulated = 0
+        self._timers: list[tuple[float, int, FakeTask]] = []
+        self._timers_cv = threading.Condition()
+        self._timer_thread: threading.Thread | None = None
+        self._played_ended: set[str] = set()
         self.faults = faults or Faults()
         self.stop_grace_seconds = stop_grace_seconds
         self.wrap_command = wrap_command
@@ -311,6 +328,12 @@ class FakeFargate:
             # ECS reports StopTask's reason as the task's stoppedReason
             reason = (context.get("harness_request") or {}).get("reason")
             fake.user_stop = reason or "Task stopped by user"
+            played = fake.proc is None and fake.last_status == "RUNNING"
+        if played and self.simulate is not None:
+            with self._timers_cv:  # a played task ends now
+                heapq.heappush(self._timers, (0.0, id(fake), fake))
+                self._timers_cv.notify()
+            return
         self._kill(fake)
 
     def _on_describe_tasks(self, parsed: dict[str, Any], **_: Any) -> None:
@@ -362,6 +385,10 @@ class FakeFargate:
                 " failed to resolve ref: 429 Too Many Requests"
             )
             self._stop(fake, None, "TaskFailedToStart", reason)
+            return
+        seconds = self.simulate(fake) if self.simulate is not None else None
+        if seconds is not None:
+            self._play(fake, seconds)
             return
         container = fake.request["overrides"]["containerOverrides"][0]
         # A WDL task's container has its image's environment (PATH, HOME...), not this
@@ -432,6 +459,56 @@ class FakeFargate:
             self._stop(
                 fake, exit_code, "EssentialContainerExited", "Essential container in task exited"
             )
+
+    # simulated containers
+
+    def _play(self, fake: FakeTask, seconds: float) -> None:
+        """Run ``fake`` without a process: RUNNING now, STOPPED (exit code 0) after ``seconds``
+        on the timer thread, unless StopTask comes first."""
+        env = fake.environment
+        for stream in (env.get(ecs_events.ENV_STDOUT), env.get(ecs_events.ENV_STDERR)):
+            if stream:  # the wrapper's ">>" redirects create them
+                open(stream, "ab").close()
+        with self._lock:
+            self.simulated += 1
+        self._emit(fake, "RUNNING")
+        with self._timers_cv:
+            at = 0.0 if fake.user_stop else time.monotonic() + seconds  # stopped meanwhile
+            heapq.heappush(self._timers, (at, id(fake), fake))
+            if self._timer_thread is None:
+                self._timer_thread = threading.Thread(
+                    target=self._timer_loop, name="fake-fargate-timers", daemon=True
+                )
+                self._timer_thread.start()
+            self._timers_cv.notify()
+
+    def _timer_loop(self) -> None:
+        while True:
+            with self._timers_cv:
+                while not self._timers or self._timers[0][0] > time.monotonic():
+                    wait = self._timers[0][0] - time.monotonic() if self._timers else None
+                    self._timers_cv.wait(wait)
+                _, _, fake = heapq.heappop(self._timers)
+            # its own thread, as a task's process ends on its own (and EventBridge delivers
+            # each event to a Lambda of its own): one slow delivery delays no other end
+            threading.Thread(target=self._end_played, args=(fake,), daemon=True).start()
+
+    def _end_played(self, fake: FakeTask) -> None:
+        """A played task's end: its files made read-only as the container's finalisation does
+        (``finalize_script``), then STOPPED."""
+        with self._lock:
+            if fake.arn in self._played_ended:  # StopTask and its timer both ended it
+                return
+            self._played_ended.add(fake.arn)
+        env = fake.environment
+        stdout, stderr = env.get(ecs_events.ENV_STDOUT), env.get(ecs_events.ENV_STDERR)
+        if stdout and stderr:
+            work = os.path.join(os.path.dirname(stdout), "work")
+            make_outputs_read_only(work, [stdout, stderr])
+        if fake.user_stop:
+            self._stop(fake, 143, ecs_events.USER_STOP_CODE, fake.user_stop)
+        else:
+            self._stop(fake, 0, "EssentialContainerExited", "Essential container in task exited")
 
     def _memory_cgroup(self, fake: FakeTask) -> memory_cgroup.MemoryCgroup | None:
         """The task's memory limit, as Fargate enforces it (None where cgroups can't do it)."""
@@ -558,6 +635,27 @@ class FakeFargate:
     def running(self) -> list[str]:
         """Tasks whose process is still alive."""
         return [a for a, t in self.tasks.items() if t.proc is not None and t.proc.poll() is None]
+
+
+_TRIVIAL_COMMAND = re.compile(r"\s*(?:sleep\s+(\d+(?:\.\d*)?)\s*)?")
+
+
+def trivial_command_seconds(fake: FakeTask) -> float | None:
+    """A ``simulate`` callable: the seconds a WDL task's command would take if it is empty or
+    only ``sleep N`` (its script beside its stdout, as the backend writes it), else None (run
+    it). A task with such a command creates nothing but its stdout and stderr files."""
+    stdout = fake.environment.get(ecs_events.ENV_STDOUT)
+    if not stdout:
+        return None
+    try:
+        with open(os.path.join(os.path.dirname(stdout), "command"), encoding="utf-8") as script:
+            command = script.read()
+    except OSError:
+        return None
+    found = _TRIVIAL_COMMAND.fullmatch(command)
+    if found is None:
+        return None
+    return float(found.group(1) or 0.0)
 
 
 def _now() -> str:

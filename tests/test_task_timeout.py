@@ -77,7 +77,8 @@ def test_a_local_task_past_its_timeout_is_stopped_and_fails_the_run(tmp_path: Pa
     assert [t.attempt for t in attempts] == [1, 2]  # retried within maxRetries
     for attempt in attempts:
         assert attempt.state == State.CANCELED
-        assert (attempt.stopped_reason or "").startswith("timed out: ran 2s")
+        reason = attempt.stopped_reason or ""
+        assert reason.startswith("timed out: ran ") and "past its runtime.timeout of 2s" in reason
 
 
 def test_a_local_task_within_its_timeout_completes(tmp_path: Path) -> None:
