@@ -8,8 +8,9 @@ asking for the entry to be removed; any other failure fails the test with the ru
 
 The local-mode runs start once per session, in a background pool (``WDL_SPEC_WORKERS``, default 2)
 that takes the examples selected in this session in test order; each example's test waits for its
-own outcome and judges it. With ``WDL_SPEC_OUTCOMES=FILE`` the outcomes are also written to FILE as
-JSON at the end of the session.
+own outcome and judges it. Under pytest-xdist, ``--dist loadfile`` (pyproject.toml) hands this
+whole module to one worker, whose pool starts them all the same way. With ``WDL_SPEC_OUTCOMES=FILE``
+the outcomes are also written to FILE as JSON at the end of the session.
 """
 
 from __future__ import annotations
@@ -117,10 +118,13 @@ class _Outcomes:
 def local_outcomes(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[_Outcomes]:
-    """Start the selected examples, in test order, through ``miniwdl-fargate run``. Under
-    pytest-xdist each example starts when its test asks for it (every worker sees every item)."""
+    """Start the selected examples, in test order, through ``miniwdl-fargate run``. An xdist
+    worker collects every item but runs only those it is handed: it starts them all only when
+    the module is handed out whole (``--dist loadfile``; the ``dist`` that tests/conftest.py
+    passes on), else each example when its test asks for it."""
     outcomes = _Outcomes(tmp_path_factory.mktemp("wdl-spec"), WORKERS)
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
+    workerinput = getattr(request.config, "workerinput", None)
+    if workerinput is None or workerinput.get("dist") in ("loadfile", "loadscope"):
         outcomes.submit(_selected_case_ids(request.session))
     start = time.monotonic()
     yield outcomes
