@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from WDL._util import parse_byte_size
-
 from .records import TaskRecord
 
 # What ECS puts in the container's ``reason`` (the task's ``stoppedReason`` only says "Essential
@@ -64,6 +62,10 @@ class OomPolicy:
                 )
             policy = cls(factor=value)
         if max_memory:
+            # miniwdl's parser, imported here: the API's Lambda reads ``is_oom_killed`` (costs)
+            # and must not import miniwdl for it (``make bench``'s cold_import)
+            from WDL._util import parse_byte_size
+
             try:
                 limit = parse_byte_size(max_memory)
             except (ValueError, SyntaxError):
