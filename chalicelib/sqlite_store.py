@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Sequence
 
@@ -58,6 +59,25 @@ CREATE TABLE IF NOT EXISTS budgets (
 """
 
 
+BUSY_SECONDS = 30.0  # how long a statement waits for another connection's lock
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (it stays so: later connections only read it). Switching waits
+    for no busy handler: connections opening a new file at once (concurrent submissions) find it
+    locked for a moment, and try again rather than fail the caller."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exn:
+            if "locked" not in str(exn) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 class SqliteStore:
     """``Store`` over a SQLite file."""
 
@@ -77,9 +97,9 @@ class SqliteStore:
         connection must not cross a fork, so one is closed before each (``_close_for_fork``)."""
         if self._open is None:
             conn = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+                self.path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False
             )
-            conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             self._open = conn
         return self._open

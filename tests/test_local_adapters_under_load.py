@@ -10,10 +10,13 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from chalicelib.notifications import JsonLinesNotifier, Notification
 from chalicelib.records import RunRecord, utc_now
-from chalicelib.sqlite_store import SqliteStore
+from chalicelib.sqlite_store import SqliteStore, _use_wal
 from chalicelib.states import State
 
 # Fresh interpreters: forking pytest while other tests' threads hold locks can hang the child.
@@ -94,3 +97,31 @@ def test_a_publisher_waits_for_whoever_holds_the_file(tmp_path: Path) -> None:
         assert publisher.is_alive() and path.read_text() == ""
     publisher.join(30)
     assert publisher.exitcode == 0 and json.loads(path.read_text())["detail"] == {"n": 1}
+
+
+class _LockedAtFirst:
+    """A connection whose switch to WAL finds the file locked ``times`` times, as connections
+    opening a new file together do (SQLite answers that at once, without its busy handler)."""
+
+    def __init__(self, times: int, error: str = "database is locked") -> None:
+        self.left, self.error, self.switched = times, error, False
+
+    def execute(self, sql: str) -> Any:
+        if sql == "PRAGMA journal_mode":
+            return self
+        if self.left:
+            self.left -= 1
+            raise sqlite3.OperationalError(self.error)
+        self.switched = True
+        return self
+
+    def fetchone(self) -> tuple[str]:
+        return ("wal" if self.switched else "delete",)
+
+
+def test_a_store_opening_a_file_another_is_switching_to_wal_tries_again() -> None:
+    conn = _LockedAtFirst(times=3)
+    _use_wal(conn)  # type: ignore[arg-type]
+    assert conn.switched and conn.left == 0
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        _use_wal(_LockedAtFirst(times=1, error="disk I/O error"))  # type: ignore[arg-type]
