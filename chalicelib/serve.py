@@ -459,19 +459,21 @@ def create_server(app: Chalice, host: str, port: int) -> PooledHTTPServer:
 
         def _next_request_comes(self) -> bool:
             """Whether the client sends another request on this kept-alive connection within
-            ``IDLE_TIMEOUT_SECONDS``: while it idles, its worker is given up as soon as another
-            connection waits for one."""
+            ``IDLE_TIMEOUT_SECONDS``: once it has idled ``IDLE_POLL_SECONDS``, its worker is
+            given up as soon as another connection waits for one. Not sooner: a client sending
+            its next request right after a response (which said keep-alive) would find the
+            connection closed under it, and clients need not retry that."""
             if self._buffered():
                 return True
             deadline = time.monotonic() + IDLE_TIMEOUT_SECONDS
             while (left := deadline - time.monotonic()) > 0:
-                if self.server.others_waiting():
-                    return False
                 readable, _, _ = select.select(
                     [self.connection], [], [], min(left, IDLE_POLL_SECONDS)
                 )
                 if readable:
                     return True
+                if self.server.others_waiting():
+                    return False
             return False
 
         def _buffered(self) -> bool:
