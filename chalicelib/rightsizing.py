@@ -20,12 +20,11 @@ from dataclasses import dataclass
 
 from .cost import billed_seconds, billing_start, task_cost
 from .fargate import MIB, X86_PRICES, FargateSize, Prices, SizeError, fit_size
-from .out_of_memory import is_oom_killed
+from .out_of_memory import DEFAULT_FACTOR, is_oom_killed
 from .records import TaskRecord
 from .states import State
 
 DEFAULT_HEADROOM = 0.25
-DEFAULT_OOM_FACTOR = 2.0
 MIN_MEMORY_MIB = 512
 MIN_VCPU = 0.25
 _CALL = re.compile(r"^(call-[A-Za-z0-9_]+)")
@@ -59,7 +58,7 @@ def suggest(
     tasks: Iterable[TaskRecord],
     *,
     headroom: float = DEFAULT_HEADROOM,
-    oom_factor: float = DEFAULT_OOM_FACTOR,
+    oom_factor: float = DEFAULT_FACTOR,
     prices: Prices = X86_PRICES,
 ) -> list[Suggestion]:
     """One suggestion per call that has recorded usage, largest saving first."""
