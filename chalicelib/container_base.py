@@ -11,7 +11,6 @@ code.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import logging
 import os
@@ -202,7 +201,7 @@ class SharedFilesystemContainer(TaskContainer):
             return record
         plane = self.control_plane()
         if plane is None:
-            return dataclasses.replace(record, usage=usage)
+            return record.replace(usage=usage)
         from .status import record_usage
 
         return record_usage(plane, record, usage)
