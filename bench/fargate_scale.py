@@ -10,7 +10,7 @@ the harness plays it without a process (``FakeFargate(simulate=trivial_command_s
 same events, its stdout/stderr files. Thousands of tasks wait at once all the same, each on a
 miniwdl thread: for their lease in the launch budget, then for their container's end. With
 ``BENCH_SCALE_SECONDS=30`` (under ``reconcile_after_seconds``, so no task is described) hundreds
-of containers are in flight at once, and the launch budget's record holds a lease for each.
+of containers are in flight at once, each holding a lease in the launch budget.
 
 ``task_concurrency`` is what the orchestrator would give miniwdl for this account
 (``chalicelib.task_concurrency``: the account's vCPUs over the smallest task, capped), unless
@@ -101,8 +101,8 @@ class Monitor:
     def __init__(self) -> None:
         self.peak_threads = 0
         self.peak_waiting = 0
-        self.peak_leases = 0  # task containers in flight, as the launch budget's record holds
-        self.peak_budget_bytes = 0
+        self.peak_leases = 0  # task containers in flight, as the launch budget counts them
+        self.peak_budget_bytes = 0  # the budget's counters record (not its lease items)
         self.samples: list[tuple[float, float, int]] = []  # (s, RSS MB, tasks done)
         self._stop = threading.Event()
         self._started = time.monotonic()
@@ -126,7 +126,7 @@ class Monitor:
                     # not through CountingStore: the bench's own reads are not the run's
                     budget = SqliteStore.get_budget(runtime.plane.store, "account")
                     if budget is not None:
-                        self.peak_leases = max(self.peak_leases, len(budget.leases))
+                        self.peak_leases = max(self.peak_leases, budget.leases)
                         size = len(json.dumps(budget.to_item()))
                         self.peak_budget_bytes = max(self.peak_budget_bytes, size)
             done = CountingStore.rows

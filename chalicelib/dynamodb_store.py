@@ -4,7 +4,8 @@ Items (each carries the whole record as JSON in ``item``, and a TTL attribute ``
   run   pk "RUN#<run_id>"   sk "RUN"
   task  pk "TASK#<task_id>" sk "TASK"
   group pk "GROUP#<name>"   sk "GROUP"   (listed through by_time: gsi1pk "GROUPS", gsi1sk name)
-  launch budget pk "BUDGET#<name>" sk "BUDGET"
+  launch budget pk "BUDGET#<name>" sk "BUDGET"       (its counters)
+  lease         pk "BUDGET#<name>" sk "LEASE#<key>"  (one per task container in flight)
 Indexes:
   by_time   gsi1pk "RUNS#<shard>"          gsi1sk "<created_at>#<run_id>"  runs, newest first
   by_state  gsi2pk "STATE#<state>#<shard>" gsi2sk "<created_at>#<run_id>"  runs of one state
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .groups import GroupRecord
-from .launch_budget import BudgetRecord
+from .launch_budget import BudgetRecord, Lease
 from .records import RunRecord, TaskRecord
 from .states import State, is_terminal
 from .store import (
@@ -262,15 +263,61 @@ class DynamoDbStore:
         item = self._get(_budget_key(name))
         return BudgetRecord.from_item(item) if item is not None else None
 
-    def put_budget(self, budget: BudgetRecord, expected_revision: int | None) -> bool:
-        item = self._common(_budget_key(budget.name), budget.to_item(), budget.revision)
-        del item["expires_at"]
-        return self._put_revision(item, expected_revision)
+    def get_lease(self, budget: str, key: str) -> Lease | None:
+        item = self._get(_lease_key(budget, key))
+        return Lease.from_item(item) if item is not None else None
+
+    def list_leases(self, budget: str) -> dict[str, Lease]:
+        leases: dict[str, Lease] = {}
+        prefix = _lease_key(budget, "")["sk"]["S"]
+        start: dict[str, Any] | None = None
+        while True:
+            request: dict[str, Any] = {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :lease)",
+                "ExpressionAttributeValues": {
+                    ":pk": _budget_key(budget)["pk"],
+                    ":lease": {"S": prefix},
+                },
+                "ConsistentRead": True,
+            }
+            if start:
+                request["ExclusiveStartKey"] = start
+            response = self.client.query(**request)
+            for raw in response["Items"]:
+                leases[raw["sk"]["S"][len(prefix) :]] = Lease.from_item(
+                    json.loads(raw["item"]["S"])
+                )
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return leases
+
+    def change_budget(
+        self, budget: BudgetRecord, expected_revision: int | None, key: str, lease: Lease | None
+    ) -> bool:
+        counters = self._common(_budget_key(budget.name), budget.to_item(), budget.revision)
+        del counters["expires_at"]
+        held = _lease_key(budget.name, key)
+        if lease is None:
+            change: dict[str, Any] = {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": held,
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            }
+        else:
+            body = {"S": json.dumps(lease.to_item(), separators=(",", ":"))}
+            change = {"Put": self._put_request({**held, "item": body}, "attribute_not_exists(pk)")}
+        counters_put = self._put_request(counters, *_revision_condition(expected_revision))
+        try:
+            self.client.transact_write_items(TransactItems=[{"Put": counters_put}, change])
+        except self.client.exceptions.TransactionCanceledException:
+            return False  # a condition failed, or another transaction had the counters
+        return True
 
     def _put_revision(self, item: dict[str, Any], expected_revision: int | None) -> bool:
-        if expected_revision is None:
-            return self._put(item, "attribute_not_exists(pk)", {})
-        return self._put(item, "revision = :expected", {":expected": _n(expected_revision)})
+        return self._put(item, *_revision_condition(expected_revision))
 
     # items
 
@@ -306,6 +353,16 @@ class DynamoDbStore:
         }
 
     def _put(self, item: dict[str, Any], condition: str, values: dict[str, Any]) -> bool:
+        try:
+            self.client.put_item(**self._put_request(item, condition, values))
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def _put_request(
+        self, item: dict[str, Any], condition: str, values: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A conditional PutItem request (also a transaction's ``Put``)."""
         request: dict[str, Any] = {
             "TableName": self.table,
             "Item": item,
@@ -313,11 +370,7 @@ class DynamoDbStore:
         }
         if values:
             request["ExpressionAttributeValues"] = values
-        try:
-            self.client.put_item(**request)
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return request
 
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
         response = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True)
@@ -383,6 +436,18 @@ def _group_key(name: str) -> dict[str, Any]:
 
 def _budget_key(name: str) -> dict[str, Any]:
     return {"pk": {"S": f"BUDGET#{name}"}, "sk": {"S": "BUDGET"}}
+
+
+def _lease_key(budget: str, key: str) -> dict[str, Any]:
+    return {"pk": {"S": f"BUDGET#{budget}"}, "sk": {"S": f"LEASE#{key}"}}
+
+
+def _revision_condition(expected_revision: int | None) -> tuple[str, dict[str, Any]]:
+    """The condition of a compare-and-set write: the stored revision is ``expected_revision``
+    (None: no item is stored yet)."""
+    if expected_revision is None:
+        return "attribute_not_exists(pk)", {}
+    return "revision = :expected", {":expected": _n(expected_revision)}
 
 
 def _n(value: int) -> dict[str, str]:

@@ -1,22 +1,32 @@
 """One launch budget for the account: vCPUs and GPUs in flight, and the RunTask rate.
 
-Every orchestrator takes from the same record in the store before each RunTask, and the status
-handler gives back on the task's STOPPED event. The record holds:
+Every orchestrator takes a lease from the budget before each RunTask, and the status handler
+gives it back on the task's STOPPED event. The budget is stored as:
 
-- a lease per task container in flight (its group, vCPUs, GPUs, and an expiry), so that the
-  vCPUs and GPUs in flight of each group and of the account are sums over it. A lease that is
-  never given back (a lost STOPPED event) expires; the sweep renews the leases of tasks still
-  running and gives back those of tasks that ended, so a lost event never leaks capacity for
-  longer than a lease;
-- a token bucket for the account's RunTask rate (20 calls/s), shared by every orchestrator
-  instead of each pacing itself at 95% of it.
+- one small record of counters (``BudgetRecord``): what each group's leases hold together, and
+  a token bucket for the account's RunTask rate (20 calls/s), shared by every orchestrator
+  instead of each pacing itself at 95% of it;
+- one item per lease (``Lease``: its group, vCPUs, GPUs, capacity and an expiry), beside it.
 
-AWS calls per task: one GetItem and one conditional PutItem to take (before RunTask), the same
-to give back (on STOPPED); a write that loses a race reads and tries again. Within a process one
+A take creates a lease and adds it to the counters, a give-back deletes it and subtracts it,
+each as one transaction that is compare-and-set on the counters' revision
+(``Store.change_budget``). So neither costs more with thousands of tasks in flight than with
+one. (The budget was once one record holding every lease, read and rewritten whole by every
+take and give-back: past a few thousand leases in flight its writers fell behind and piled up,
+and DynamoDB's 1,000 write units a second per item would have capped it near 370 leases.)
+
+A lease never given back (a lost STOPPED event, an orchestrator that died between its take and
+its RunTask) is the sweep's to find (``reclaim``): it gives back the leases of tasks that ended,
+and those past their expiry that no task in flight holds. A lease held by a task in flight is
+kept however old, so a long task never loses its capacity.
+
+AWS calls per task: to take, one GetItem (the counters) and one TransactWriteItems (the
+counters and the new lease); to give back, two GetItems (the lease, the counters) and one
+TransactWriteItems. A write that loses a race reads again and tries again. Within a process one
 thread at a time takes, so concurrent orchestrators contend, not their threads.
 
-The decisions (``take``, ``give_back``, ``renew``) are pure; ``SharedLaunchBudget`` is the thin
-adapter over the store.
+The decisions (``take``, ``give_back``, ``reclaim``) are pure; ``SharedLaunchBudget`` is the
+thin adapter over the store.
 """
 
 from __future__ import annotations
@@ -44,9 +54,8 @@ ENV_LEASE = "MINIWDL_FARGATE_LEASE"
 DEFAULT_LEASE_SECONDS = 3600.0
 RUN_TASK_RATE = 19.0  # 95% of ECS's 20 RunTask calls/s, for every orchestrator together
 RUN_TASK_BURST = 20.0
-# One record holds every lease (about 60 bytes each) in one DynamoDB item (400 KB at most).
-MAX_LEASES = 4000
 LEASE_KEY_CHARS = 24
+CPU_UNITS = 1024  # per vCPU: sums are kept exact in these units (ECS's own)
 ENV_ACCOUNT_MAX_VCPUS = "MINIWDL_FARGATE_ACCOUNT_MAX_VCPUS"
 ENV_ACCOUNT_MAX_GPUS = "MINIWDL_FARGATE_ACCOUNT_MAX_GPUS"
 
@@ -62,8 +71,45 @@ class Lease:
     group: str
     vcpus: float
     gpus: int
-    expires: float  # epoch seconds
+    expires: float  # epoch seconds: after it, a lease no task in flight holds is given back
     fargate: bool = True  # else on EC2 capacity: outside the account's Fargate vCPU quota
+
+    def to_item(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Lease:
+        return cls(
+            str(item["group"]),
+            float(item["vcpus"]),
+            int(item["gpus"]),
+            float(item["expires"]),
+            bool(item.get("fargate", True)),
+        )
+
+
+@dataclass(frozen=True)
+class Held:
+    """What the leases of one group hold together."""
+
+    vcpus: float = 0.0
+    gpus: int = 0
+    fargate_vcpus: float = 0.0  # of ``vcpus``, those on Fargate (the account's quota counts them)
+    leases: int = 0
+
+    def plus(self, lease: Lease, sign: int) -> Held:
+        """These counters with ``lease`` added (``sign`` 1) or taken away (-1), never below 0."""
+        return Held(
+            _exact(self.vcpus + sign * lease.vcpus),
+            max(0, self.gpus + sign * lease.gpus),
+            _exact(self.fargate_vcpus + sign * (lease.vcpus if lease.fargate else 0.0)),
+            max(0, self.leases + sign),
+        )
+
+
+def _exact(vcpus: float) -> float:
+    """``vcpus`` rounded to ECS's CPU units and at least 0: sums of task sizes stay exact."""
+    return max(0.0, round(vcpus * CPU_UNITS) / CPU_UNITS)
 
 
 @dataclass(frozen=True)
@@ -95,20 +141,26 @@ class AccountLimits:
 
 @dataclass(frozen=True)
 class BudgetRecord:
-    """The shared launch budget as stored; ``revision`` is its compare-and-set counter."""
+    """The launch budget's counters as stored; ``revision`` is their compare-and-set counter.
+    Its size grows with the number of groups with tasks in flight, not with the tasks. A record
+    of the earlier one-record shape reads as empty counters: the leases it held (an hour's at
+    most) are not counted, and their give-backs find nothing to give."""
 
     name: str = ACCOUNT_BUDGET
-    leases: Mapping[str, Lease] = field(default_factory=dict)
+    groups: Mapping[str, Held] = field(default_factory=dict)  # groups with leases only
     tokens: float = RUN_TASK_BURST
     stamp: float = 0.0  # epoch seconds the tokens were counted at
     revision: int = 0
 
+    @property
+    def leases(self) -> int:
+        """How many leases are held (task containers in flight)."""
+        return sum(held.leases for held in self.groups.values())
+
     def to_item(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "leases": {
-                k: [v.group, v.vcpus, v.gpus, v.expires, v.fargate] for k, v in self.leases.items()
-            },
+            "groups": {g: dataclasses.astuple(h) for g, h in self.groups.items()},
             "tokens": self.tokens,
             "stamp": self.stamp,
             "revision": self.revision,
@@ -116,46 +168,42 @@ class BudgetRecord:
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> BudgetRecord:
-        leases = {
-            str(k): Lease(str(g), float(v), int(n), float(e), bool(rest[0]) if rest else True)
-            for k, (g, v, n, e, *rest) in (item.get("leases") or {}).items()
+        groups = {
+            str(g): Held(float(v), int(n), float(f), int(c))
+            for g, (v, n, f, c) in (item.get("groups") or {}).items()
         }
         return cls(
             name=str(item["name"]),
-            leases=leases,
+            groups=groups,
             tokens=float(item.get("tokens", RUN_TASK_BURST)),
             stamp=float(item.get("stamp") or 0.0),
             revision=int(item.get("revision") or 0),
         )
 
     def in_flight(
-        self, now: float, group: str | None = None, *, fargate_only: bool = False
+        self, group: str | None = None, *, fargate_only: bool = False
     ) -> tuple[float, int]:
-        """(vCPUs, GPUs) held by live leases, of one group or of all (on Fargate only)."""
-        live = [
-            lease
-            for lease in self.leases.values()
-            if lease.expires > now
-            and (group is None or lease.group == group)
-            and (lease.fargate or not fargate_only)
-        ]
-        return sum(lease.vcpus for lease in live), sum(lease.gpus for lease in live)
+        """(vCPUs, GPUs) the leases hold, of one group or of all (of vCPUs: on Fargate only)."""
+        held = [h for g, h in self.groups.items() if group is None or g == group]
+        vcpus = sum(h.fargate_vcpus if fargate_only else h.vcpus for h in held)
+        return vcpus, sum(h.gpus for h in held)
 
 
 @dataclass(frozen=True)
 class Grant:
-    """What ``take`` decided: ``budget`` to write (None: nothing to write), and, if the task
-    may not launch yet, ``wait`` seconds to wait at most before trying again and ``reason``."""
+    """What ``take`` decided: if granted, the ``lease`` to create and the counters ``budget``
+    to write with it (both None: the key holds its lease already); if not, ``wait`` seconds to
+    wait at most before trying again and ``reason``."""
 
     budget: BudgetRecord | None
     granted: bool
     wait: float = 0.0
     reason: str = ""
+    lease: Lease | None = None
 
 
 def take(
     budget: BudgetRecord,
-    key: str,
     group: str,
     vcpus: float,
     gpus: int,
@@ -165,20 +213,14 @@ def take(
     *,
     fargate: bool = True,
 ) -> Grant:
-    """Take a lease for task ``key`` (and one RunTask token) if the group's and the account's
-    vCPUs and GPUs in flight and the launch rate allow; else say why to wait. A key that holds a
-    live lease already is granted again without a write (a retried launch). Raises
-    ``BudgetError`` for a task bigger than a limit: it could never launch. The account's vCPUs
-    are its Fargate quota: a task on EC2 capacity (``fargate`` false) counts in its group's."""
-    limits = _limits(budget, now, group, vcpus, gpus, group_limits, account, fargate)
+    """A lease for a task (and one RunTask token) if the group's and the account's vCPUs and
+    GPUs in flight and the launch rate allow; else why to wait. Raises ``BudgetError`` for a
+    task bigger than a limit: it could never launch. The account's vCPUs are its Fargate
+    quota: a task on EC2 capacity (``fargate`` false) counts in its group's only."""
+    limits = _limits(budget, group, vcpus, gpus, group_limits, account, fargate)
     for whose, limit, _used, asked, what in limits:
         if limit is not None and asked > limit:
             raise BudgetError(f"a task of {asked:g} {what} exceeds {whose}'s {limit:g}")
-    held = budget.leases.get(key)
-    if held is not None and held.expires > now:
-        return Grant(None, True)
-    live = {k: v for k, v in budget.leases.items() if v.expires > now}
-    current = dataclasses.replace(budget, leases=live)
     reason = next(
         (
             f"waiting: {whose} has {used:g} of {limit:g} {what} in flight"
@@ -187,28 +229,23 @@ def take(
         ),
         "",
     )
-    if not reason and len(live) >= MAX_LEASES:
-        reason = f"waiting: {MAX_LEASES} task containers in flight, the launch budget's most"
-    if reason:
-        # nothing to wait on but a release; the caller waits ``wait`` and looks again
-        pruned = current if len(live) != len(budget.leases) else None
-        return Grant(pruned, False, wait=1.0, reason=reason)
+    if reason:  # nothing to wait on but a give-back: the caller waits ``wait`` and looks again
+        return Grant(None, False, wait=1.0, reason=reason)
     elapsed = max(0.0, now - budget.stamp)
     tokens = min(account.burst, budget.tokens + elapsed * account.rate_per_s)
     if tokens < 1.0:
         return Grant(None, False, wait=(1.0 - tokens) / account.rate_per_s, reason="launch rate")
     lease = Lease(group, vcpus, gpus, now + account.lease_seconds, fargate)
+    counted = _count(budget, lease, 1)
     return Grant(
-        dataclasses.replace(
-            current, leases={**live, key: lease}, tokens=tokens - 1.0, stamp=max(now, budget.stamp)
-        ),
+        dataclasses.replace(counted, tokens=tokens - 1.0, stamp=max(now, budget.stamp)),
         True,
+        lease=lease,
     )
 
 
 def _limits(
     budget: BudgetRecord,
-    now: float,
     group: str,
     vcpus: float,
     gpus: int,
@@ -218,9 +255,9 @@ def _limits(
 ) -> list[tuple[str, float | None, float, float, str]]:
     """Each limit the task counts against: (whose, limit, in flight now, the task's, what). The
     account's vCPUs are its Fargate quota, which a task on EC2 capacity does not count in."""
-    group_v, group_g = budget.in_flight(now, group)
-    fargate_v, _ = budget.in_flight(now, fargate_only=True)
-    _, all_g = budget.in_flight(now)
+    group_v, group_g = budget.in_flight(group)
+    fargate_v, _ = budget.in_flight(fargate_only=True)
+    _, all_g = budget.in_flight()
     return [
         (f"group {group}", group_limits.max_vcpus, group_v, vcpus, "vCPUs"),
         (f"group {group}", group_limits.max_gpus, group_g, gpus, "GPUs"),
@@ -229,33 +266,32 @@ def _limits(
     ]
 
 
-def give_back(budget: BudgetRecord, key: str) -> BudgetRecord | None:
-    """The budget without task ``key``'s lease; None if it holds none (a duplicate event)."""
-    if key not in budget.leases:
-        return None
-    return dataclasses.replace(budget, leases={k: v for k, v in budget.leases.items() if k != key})
+def _count(budget: BudgetRecord, lease: Lease, sign: int) -> BudgetRecord:
+    """The counters with ``lease`` added or taken away; a group whose last lease went is
+    dropped, so the record keeps only groups with tasks in flight."""
+    held = budget.groups.get(lease.group, Held()).plus(lease, sign)
+    groups = {g: h for g, h in budget.groups.items() if g != lease.group}
+    if held.leases:
+        groups[lease.group] = held
+    return dataclasses.replace(budget, groups=groups)
 
 
-def renew(
-    budget: BudgetRecord,
-    alive: Collection[str],
-    ended: Collection[str],
-    now: float,
-    lease_seconds: float,
-) -> BudgetRecord | None:
-    """The sweep's repair: the leases of tasks still in flight (``alive``) renewed for
-    ``lease_seconds``, those of tasks that ended (``ended``: their STOPPED event was lost)
-    given back, expired ones dropped; others are left to run out. None if nothing changes."""
-    leases: dict[str, Lease] = {}
-    for key, lease in budget.leases.items():
-        if key in ended or (lease.expires <= now and key not in alive):
-            continue
-        if key in alive:
-            lease = dataclasses.replace(lease, expires=max(lease.expires, now + lease_seconds))
-        leases[key] = lease
-    if leases == dict(budget.leases):
-        return None
-    return dataclasses.replace(budget, leases=leases)
+def give_back(budget: BudgetRecord, lease: Lease) -> BudgetRecord:
+    """The counters without ``lease``."""
+    return _count(budget, lease, -1)
+
+
+def reclaim(
+    leases: Mapping[str, Lease], alive: Collection[str], ended: Collection[str], now: float
+) -> list[str]:
+    """The sweep's repair: the keys of the leases to give back, those of tasks that ended
+    (``ended``: their STOPPED event was lost) and those past their expiry that no task in
+    flight (``alive``) holds. A lease of a task in flight is kept, however old."""
+    return sorted(
+        key
+        for key, lease in leases.items()
+        if key in ended or (key not in alive and lease.expires <= now)
+    )
 
 
 def lease_of(event: Mapping[str, Any]) -> str | None:
@@ -365,39 +401,42 @@ class SharedLaunchBudget:
             expected = current.revision if current is not None else None
             base = current or BudgetRecord(self.name, stamp=self.clock())
             grant = take(
-                base, key, group, vcpus, gpus, limits, self.account, self.clock(), fargate=fargate
+                base, group, vcpus, gpus, limits, self.account, self.clock(), fargate=fargate
             )
-            if grant.budget is None or self._write(grant.budget, expected):
+            if grant.budget is None or grant.lease is None:
                 return grant
+            if self._write(grant.budget, expected, key, grant.lease):
+                return grant
+            held = self.store.get_lease(self.name, key)
+            if held is None:
+                continue  # another writer changed the counters first
+            if held.expires > self.clock():
+                return Grant(None, True)  # a retried take: the key holds its lease already
+            self.release(key)  # its own lease, expired: given back and taken afresh
 
     def release(self, key: str) -> bool:
         """Give the lease back; False if it was not held (a duplicate event)."""
-        while True:
+        lease = self.store.get_lease(self.name, key)
+        while lease is not None:
             current = self.store.get_budget(self.name)
-            if current is None:
-                return False
-            new = give_back(current, key)
-            if new is None:
-                return False
-            if self._write(new, current.revision):
+            expected = current.revision if current is not None else None
+            new = give_back(current or BudgetRecord(self.name), lease)
+            if self._write(new, expected, key, None):
                 return True
+            lease = self.store.get_lease(self.name, key)
+        return False
 
-    def repair(self, alive: Collection[str], ended: Collection[str]) -> bool:
-        """``renew`` (the sweep's part); True if it wrote."""
-        while True:
-            current = self.store.get_budget(self.name)
-            if current is None:
-                return False
-            new = renew(current, alive, ended, self.clock(), self._account.lease_seconds)
-            if new is None:
-                return False
-            if self._write(new, current.revision):
-                return True
+    def repair(self, alive: Collection[str], ended: Collection[str]) -> int:
+        """The sweep's part (``reclaim``): how many leases it gave back."""
+        leases = self.store.list_leases(self.name)
+        return sum(self.release(key) for key in reclaim(leases, alive, ended, self.clock()))
 
-    def _write(self, budget: BudgetRecord, expected: int | None) -> bool:
+    def _write(
+        self, budget: BudgetRecord, expected: int | None, key: str, lease: Lease | None
+    ) -> bool:
         self.writes += 1
         new = dataclasses.replace(budget, revision=(expected or 0) + 1)
-        if self.store.put_budget(new, expected):
+        if self.store.change_budget(new, expected, key, lease):
             return True
         self.conflicts += 1
         return False

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 
 from .groups import GroupRecord
-from .launch_budget import BudgetRecord
+from .launch_budget import BudgetRecord, Lease
 from .records import RunRecord, TaskRecord
 from .states import State, is_terminal
 from .store import (
@@ -31,6 +31,7 @@ class MemoryStore:
         self._tasks: dict[str, TaskRecord] = {}
         self._groups: dict[str, GroupRecord] = {}
         self._budgets: dict[str, BudgetRecord] = {}
+        self._leases: dict[tuple[str, str], Lease] = {}
         self._lock = threading.Lock()
         self._changes = ChangeCounter()
 
@@ -130,10 +131,26 @@ class MemoryStore:
         with self._lock:
             return self._budgets.get(name)
 
-    def put_budget(self, budget: BudgetRecord, expected_revision: int | None) -> bool:
+    def get_lease(self, budget: str, key: str) -> Lease | None:
+        with self._lock:
+            return self._leases.get((budget, key))
+
+    def list_leases(self, budget: str) -> dict[str, Lease]:
+        with self._lock:
+            return {k: lease for (b, k), lease in self._leases.items() if b == budget}
+
+    def change_budget(
+        self, budget: BudgetRecord, expected_revision: int | None, key: str, lease: Lease | None
+    ) -> bool:
         with self._lock:
             current = self._budgets.get(budget.name)
             if (current.revision if current is not None else None) != expected_revision:
                 return False
+            if ((budget.name, key) in self._leases) != (lease is None):
+                return False
             self._budgets[budget.name] = budget
+            if lease is None:
+                del self._leases[(budget.name, key)]
+            else:
+                self._leases[(budget.name, key)] = lease
             return True

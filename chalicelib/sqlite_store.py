@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Sequence
 
 from .groups import GroupRecord
-from .launch_budget import BudgetRecord
+from .launch_budget import BudgetRecord, Lease
 from .records import RunRecord, TaskRecord
 from .states import State, is_terminal
 from .store import (
@@ -55,6 +55,12 @@ CREATE TABLE IF NOT EXISTS budgets (
     name TEXT PRIMARY KEY,
     revision INTEGER NOT NULL,
     item TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (
+    budget TEXT NOT NULL,
+    key TEXT NOT NULL,
+    item TEXT NOT NULL,
+    PRIMARY KEY (budget, key)
 );
 """
 
@@ -104,7 +110,7 @@ class SqliteStore:
             self._open = conn
         return self._open
 
-    def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[str]]:
+    def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[str, ...]]:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
@@ -221,20 +227,58 @@ class SqliteStore:
         rows = self._query("SELECT item FROM budgets WHERE name = ?", (name,))
         return BudgetRecord.from_item(json.loads(rows[0][0])) if rows else None
 
-    def put_budget(self, budget: BudgetRecord, expected_revision: int | None) -> bool:
-        return self._put_named(
+    def get_lease(self, budget: str, key: str) -> Lease | None:
+        rows = self._query("SELECT item FROM leases WHERE budget = ? AND key = ?", (budget, key))
+        return Lease.from_item(json.loads(rows[0][0])) if rows else None
+
+    def list_leases(self, budget: str) -> dict[str, Lease]:
+        rows = self._query("SELECT key, item FROM leases WHERE budget = ?", (budget,))
+        return {key: Lease.from_item(json.loads(item)) for key, item in rows}
+
+    def change_budget(
+        self, budget: BudgetRecord, expected_revision: int | None, key: str, lease: Lease | None
+    ) -> bool:
+        counters = self._named_write(
             "budgets", budget.name, budget.revision, _dump(budget), expected_revision
         )
+        if lease is None:
+            held: tuple[str, tuple[object, ...]] = (
+                "DELETE FROM leases WHERE budget = ? AND key = ?",
+                (budget.name, key),
+            )
+        else:
+            held = (
+                "INSERT OR IGNORE INTO leases (budget, key, item) VALUES (?,?,?)",
+                (budget.name, key, _dump(lease)),
+            )
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                changed = all(conn.execute(*write).rowcount == 1 for write in (counters, held))
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT" if changed else "ROLLBACK")
+        return changed
 
     def _put_named(
         self, table: str, name: str, revision: int, item: str, expected_revision: int | None
     ) -> bool:
+        return self._change(*self._named_write(table, name, revision, item, expected_revision))
+
+    @staticmethod
+    def _named_write(
+        table: str, name: str, revision: int, item: str, expected_revision: int | None
+    ) -> tuple[str, tuple[object, ...]]:
+        """The compare-and-set write of a named record (a group, a budget): insert if
+        ``expected_revision`` is None, else update that revision; changes one row or none."""
         if expected_revision is None:
-            return self._change(
+            return (
                 f"INSERT OR IGNORE INTO {table} (name, revision, item) VALUES (?,?,?)",
                 (name, revision, item),
             )
-        return self._change(
+        return (
             f"UPDATE {table} SET revision = ?, item = ? WHERE name = ? AND revision = ?",
             (revision, item, name, expected_revision),
         )
@@ -276,5 +320,5 @@ os.register_at_fork(
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
-def _dump(record: RunRecord | TaskRecord | GroupRecord | BudgetRecord) -> str:
+def _dump(record: RunRecord | TaskRecord | GroupRecord | BudgetRecord | Lease) -> str:
     return _ENCODER.encode(record.to_item())

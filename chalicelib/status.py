@@ -95,7 +95,7 @@ def _lease(plane: ControlPlane, event: Any) -> str | None:
 
 
 def _with_lease(task: TaskRecord | None, lease: str | None) -> TaskRecord | None:
-    """The task record naming its lease, so the sweep can renew or give it back."""
+    """The task record naming its lease, so the sweep can keep it or give it back."""
     if task is None or lease is None or task.lease == lease:
         return task
     return task.replace(lease=lease)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from .groups import GroupRecord
-from .launch_budget import BudgetRecord
+from .launch_budget import BudgetRecord, Lease
 from .records import RunRecord, TaskRecord
 from .states import State
 
@@ -92,10 +92,21 @@ class Store(Protocol):
         """Delete the group if its stored revision is ``expected_revision``; False otherwise."""
 
     def get_budget(self, name: str) -> BudgetRecord | None:
-        """The launch budget (``launch_budget``), or None."""
+        """The launch budget's counters (``launch_budget``), or None."""
 
-    def put_budget(self, budget: BudgetRecord, expected_revision: int | None) -> bool:
-        """Write ``budget`` with compare-and-set on its revision, as ``put_group``."""
+    def get_lease(self, budget: str, key: str) -> Lease | None:
+        """Lease ``key`` of the launch budget ``budget``, or None."""
+
+    def list_leases(self, budget: str) -> dict[str, Lease]:
+        """Every lease of the launch budget, by key (the sweep's repair)."""
+
+    def change_budget(
+        self, budget: BudgetRecord, expected_revision: int | None, key: str, lease: Lease | None
+    ) -> bool:
+        """One atomic change of a launch budget: its counters ``budget`` written if the stored
+        revision is ``expected_revision`` (None: if none is stored yet), and with them lease
+        ``key`` created (``lease``: only if it does not exist) or deleted (None: only if it
+        exists). False, and nothing written, if either condition fails."""
 
 
 class ChangeCounter:

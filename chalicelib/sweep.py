@@ -147,8 +147,8 @@ def repair_limits(
     """Run groups' and the launch budget's share of the sweep (no ECS call): admission's
     repairs (``admission.reconcile_groups``: lost STOPPED events, stranded and unlaunched
     runs, and runs whose deadline passed a quiet period ago: the safety net of the deadline
-    timers, ``deadlines``), and the leases of tasks still in flight renewed, those of
-    tasks that ended given back."""
+    timers, ``deadlines``), and the leases of tasks that ended given back, with those past
+    their expiry that no task in flight holds (``launch_budget.reclaim``)."""
     if plane.admission is not None:
         from .admission import reconcile_groups
         from .cost import tasks_cost
@@ -162,5 +162,6 @@ def repair_limits(
         held = [t for ts in tasks.values() for t in ts if t.lease]
         alive = {str(t.lease) for t in held if not is_terminal(t.state)}
         ended = {str(t.lease) for t in held if is_terminal(t.state)}
-        if plane.budget.repair(alive, ended):
-            log.info("sweep: launch budget leases renewed or given back")
+        given = plane.budget.repair(alive, ended)
+        if given:
+            log.info("sweep: %d launch budget lease(s) given back", given)

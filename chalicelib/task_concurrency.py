@@ -8,8 +8,7 @@ about 3 launches/s), but what can run at once anyway: the account's Fargate vCPU
 group's, over the smallest task (0.25 vCPU). Threads past that would only wait in the launch
 budget. It is capped (``MAX_TASK_CONCURRENCY``), and is that cap when no limit is known: each
 thread costs the orchestrator memory (about a quarter of a MiB: ``make bench``'s
-``fargate_scale``), and each container in flight a lease in the launch budget's one record,
-which every launch and every STOPPED reads and writes whole (``launch_budget.MAX_LEASES``).
+``fargate_scale``).
 """
 
 from __future__ import annotations

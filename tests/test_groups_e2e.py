@@ -54,7 +54,8 @@ def test_a_group_of_one_runs_its_runs_one_after_the_other(stack: Stack) -> None:
     budget = stack.store.get_budget("account")
     tasks = [t for run_id in ids for t in stack.store.list_tasks(run_id)]
     assert tasks and all(t.lease for t in tasks)
-    assert budget is not None and budget.leases == {}
+    assert budget is not None and budget.leases == 0 and budget.groups == {}
+    assert stack.store.list_leases("account") == {}
     assert budget.revision >= 2 * len(tasks)  # one conditional write to take, one to give back
 
 

@@ -7,7 +7,7 @@ import dataclasses
 import threading
 
 from chalicelib.groups import GroupRecord, Limits, QueueEntry
-from chalicelib.launch_budget import BudgetRecord, Lease
+from chalicelib.launch_budget import BudgetRecord, Held, Lease
 
 
 def make_group(name: str = "lab-a", **limits: object) -> GroupRecord:
@@ -82,21 +82,51 @@ def test_delete_group_compare_and_set(store) -> None:
     assert store.list_groups() == []
 
 
-def test_budget_round_trip_and_compare_and_set(store) -> None:
+def test_budget_counters_and_a_lease_change_together_or_not_at_all(store) -> None:
+    """``change_budget``: the counters' compare-and-set and the lease's creation or deletion
+    are one transaction; when either condition fails, nothing is written."""
     assert store.get_budget("account") is None
-    budget = BudgetRecord(
-        leases={"t1": Lease("lab-a", 0.25, 0, 1e9), "t2": Lease("default", 4.0, 1, 2e9)},
-        tokens=3.5,
-        stamp=1700000000.25,
-        revision=1,
+    assert store.get_lease("account", "t1") is None and store.list_leases("account") == {}
+    t1, t2 = Lease("lab-a", 0.25, 0, 1e9), Lease("default", 4.0, 1, 2e9, fargate=False)
+    first = BudgetRecord(
+        groups={"lab-a": Held(0.25, 0, 0.25, 1)}, tokens=3.5, stamp=17e8, revision=1
     )
-    assert store.put_budget(budget, None) is True
-    assert store.put_budget(budget, None) is False
-    assert store.get_budget("account") == budget
-    newer = dataclasses.replace(budget, leases={}, revision=2)
-    assert store.put_budget(newer, 0) is False
-    assert store.put_budget(newer, 1) is True
-    assert store.get_budget("account") == newer
+    assert store.change_budget(first, None, "t1", t1) is True
+    assert store.get_budget("account") == first
+    assert store.get_lease("account", "t1") == t1
+    second = dataclasses.replace(
+        first, groups={**first.groups, "default": Held(4.0, 1, 0.0, 1)}, revision=2
+    )
+    # a stale revision, or none where one is stored: nothing written, not even the lease
+    assert store.change_budget(second, None, "t2", t2) is False
+    assert store.change_budget(second, 0, "t2", t2) is False
+    assert store.get_lease("account", "t2") is None and store.get_budget("account") == first
+    # a lease that exists already: the counters are not written either
+    assert store.change_budget(second, 1, "t1", t1) is False
+    assert store.get_budget("account") == first
+    assert store.change_budget(second, 1, "t2", t2) is True
+    assert store.list_leases("account") == {"t1": t1, "t2": t2}
+    assert store.list_leases("other") == {}
+    # a give-back deletes the lease; one of a lease not held writes nothing
+    third = dataclasses.replace(second, groups={"default": Held(4.0, 1, 0.0, 1)}, revision=3)
+    assert store.change_budget(third, 2, "gone", None) is False
+    assert store.get_budget("account") == second
+    assert store.change_budget(third, 2, "t1", None) is True
+    assert store.list_leases("account") == {"t2": t2} and store.get_budget("account") == third
+    assert store.change_budget(dataclasses.replace(third, revision=4), 3, "t1", None) is False
+
+
+def test_many_leases_are_listed_whole(store) -> None:
+    """The sweep reads every lease: past a page of the store's listing too."""
+    budget: BudgetRecord | None = None
+    for n in range(120):
+        lease = Lease("g", 0.25, 0, 1e9)
+        new = BudgetRecord(
+            groups={"g": Held(0.25 * (n + 1), 0, 0.25 * (n + 1), n + 1)}, revision=n + 1
+        )
+        assert store.change_budget(new, budget.revision if budget else None, f"k{n:03}", lease)
+        budget = new
+    assert sorted(store.list_leases("account")) == [f"k{n:03}" for n in range(120)]
 
 
 def test_concurrent_group_writers_lose_nothing(store) -> None:

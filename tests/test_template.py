@@ -1067,3 +1067,22 @@ def test_only_the_orchestrator_reads_the_fargate_vcpu_quota(template: Template) 
                 ":fargate/L-3032A538"
             )
     assert found == ["OrchestratorTaskRole"]  # the launch budget's leases are taken there
+
+
+def test_items_are_deleted_only_where_their_keys_say(template: Template) -> None:
+    """DeleteItem is granted only under a LeadingKeys condition: run groups for the API, the
+    launch budget's leases for those who give them back (the status handler and the sweep on
+    STOPPED, the orchestrator when a RunTask failed); runs and tasks are never deleted."""
+    keys: dict[str, list[str]] = {}
+    for where, statement in allow_statements(template):
+        if "dynamodb:DeleteItem" not in sensitive_actions(statement):
+            continue
+        condition = statement.get("Condition", {}).get("ForAllValues:StringLike", {})
+        leading = as_list(condition.get("dynamodb:LeadingKeys", []))
+        assert leading, f"{where}: DeleteItem without a LeadingKeys condition"
+        keys.setdefault(where.split("/")[0], []).extend(leading)
+    assert keys == {
+        "SubmitFunctionRole": ["GROUP#*"],
+        "StatusFunctionRole": ["BUDGET#*"],
+        "OrchestratorTaskRole": ["BUDGET#*"],
+    }
