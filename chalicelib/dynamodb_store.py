@@ -188,6 +188,9 @@ class DynamoDbStore:
             self._changes.bump(task.task_id)
         return written
 
+    def delete_task(self, task_id: str, expected_revision: int) -> bool:
+        return self._delete(_task_key(task_id), expected_revision)
+
     def list_tasks(self, run_id: str) -> list[TaskRecord]:
         tasks: list[TaskRecord] = []
         start: dict[str, Any] | None = None
@@ -248,16 +251,7 @@ class DynamoDbStore:
                 return sorted(groups, key=lambda g: g.name)
 
     def delete_group(self, name: str, expected_revision: int) -> bool:
-        try:
-            self.client.delete_item(
-                TableName=self.table,
-                Key=_group_key(name),
-                ConditionExpression="revision = :expected",
-                ExpressionAttributeValues={":expected": _n(expected_revision)},
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._delete(_group_key(name), expected_revision)
 
     def get_budget(self, name: str) -> BudgetRecord | None:
         item = self._get(_budget_key(name))
@@ -351,6 +345,19 @@ class DynamoDbStore:
             "revision": _n(revision),
             "expires_at": _n(int(time.time() + self.retention_seconds)),
         }
+
+    def _delete(self, key: dict[str, Any], expected_revision: int) -> bool:
+        """A compare-and-set DeleteItem; False if the stored revision was another (or none)."""
+        try:
+            self.client.delete_item(
+                TableName=self.table,
+                Key=key,
+                ConditionExpression="revision = :expected",
+                ExpressionAttributeValues={":expected": _n(expected_revision)},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def _put(self, item: dict[str, Any], condition: str, values: dict[str, Any]) -> bool:
         try:

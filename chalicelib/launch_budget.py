@@ -53,6 +53,7 @@ ACCOUNT_BUDGET = "account"
 ENV_LEASE = "MINIWDL_FARGATE_LEASE"
 DEFAULT_LEASE_SECONDS = 3600.0
 RUN_TASK_RATE = 19.0  # 95% of ECS's 20 RunTask calls/s, for every orchestrator together
+RATE_REASON = "launch rate"  # a wait of a second or so, for the shared RunTask rate alone
 RUN_TASK_BURST = 20.0
 LEASE_KEY_CHARS = 24
 CPU_UNITS = 1024  # per vCPU: sums are kept exact in these units (ECS's own)
@@ -234,7 +235,7 @@ def take(
     elapsed = max(0.0, now - budget.stamp)
     tokens = min(account.burst, budget.tokens + elapsed * account.rate_per_s)
     if tokens < 1.0:
-        return Grant(None, False, wait=(1.0 - tokens) / account.rate_per_s, reason="launch rate")
+        return Grant(None, False, wait=(1.0 - tokens) / account.rate_per_s, reason=RATE_REASON)
     lease = Lease(group, vcpus, gpus, now + account.lease_seconds, fargate)
     counted = _count(budget, lease, 1)
     return Grant(
@@ -307,6 +308,10 @@ def lease_of(event: Mapping[str, Any]) -> str | None:
     return None
 
 
+# A task container's shape, as the launch budget lines tasks up: group, vCPUs, GPUs, on Fargate.
+Shape = tuple[str, float, int, bool]
+
+
 class SharedLaunchBudget:
     """The adapter: ``acquire`` before RunTask (blocks until the lease is granted), ``release``
     on STOPPED or when RunTask failed. ``clock`` is epoch seconds (tests move it).
@@ -334,7 +339,8 @@ class SharedLaunchBudget:
         self.writes = 0  # conditional writes attempted (for the bench)
         self.conflicts = 0  # of them, lost to another writer
         self._lock = threading.Lock()
-        self._lines: dict[tuple[str, float, int, bool], threading.Lock] = {}
+        self._lines: dict[Shape, threading.Lock] = {}
+        self._reasons: dict[Shape, str] = {}  # why the task at the head of each line waits
 
     @property
     def account(self) -> AccountLimits:
@@ -368,18 +374,26 @@ class SharedLaunchBudget:
         neither reading nor waking, until their turn, then look at their ``stop()`` first (a
         run that is terminating empties its line so). Else every waiting task would read the
         record at the launch rate: thousands of reads a second for a run of thousands of tasks,
-        and as many wake-ups of the orchestrator's threads."""
-        line = self._line((group, float(vcpus), int(gpus), fargate))
-        line.acquire()  # given up by the task ahead once it is granted or stopped
+        and as many wake-ups of the orchestrator's threads. A task that joins a line hears at
+        once why the task at its head waits (``_reasons``): the reason of the head's latest try,
+        none after a grant or a wait for the launch rate alone."""
+        shape = (group, float(vcpus), int(gpus), fargate)
+        line = self._line(shape)
+        said = ""
+        if not line.acquire(blocking=False):
+            said = self._reasons.get(shape, "")
+            if said and on_wait is not None:
+                on_wait(said)
+            line.acquire()  # given up by the task ahead once it is granted or stopped
         try:
-            said = ""
             limits = group_limits or Limits()
             while not stop():
                 with self._lock:
                     grant = self._try(key, group, vcpus, gpus, limits, fargate)
+                    self._reasons[shape] = "" if grant.reason == RATE_REASON else grant.reason
                 if grant.granted:
                     return True
-                if grant.reason != said and grant.reason != "launch rate":
+                if grant.reason != said and grant.reason != RATE_REASON:
                     said = grant.reason
                     if on_wait is not None:
                         on_wait(said)
@@ -388,7 +402,7 @@ class SharedLaunchBudget:
         finally:
             line.release()
 
-    def _line(self, shape: tuple[str, float, int, bool]) -> threading.Lock:
+    def _line(self, shape: Shape) -> threading.Lock:
         """The turn of tasks of one shape (one lock each; a run has a few shapes)."""
         with self._lock:
             return self._lines.setdefault(shape, threading.Lock())
@@ -473,13 +487,22 @@ def hold_lease(
     """Take the lease a task container needs before its RunTask: the spec to launch (naming
     its lease, which its events echo for the give-back on STOPPED), or None if ``stop()``
     turned true while it waited. Without a budget, the spec as it is. A task bigger than a
-    limit is a ``LaunchError`` (it could never launch)."""
+    limit is a ``LaunchError`` (it could never launch). While it waits for vCPUs or GPUs, the
+    task shows among its run's tasks (``waiting_tasks``), and ``on_wait`` hears each reason."""
     from .launcher import LaunchError
+    from .waiting_tasks import WaitingTask
 
     if budget is None or not spec.client_token:
         return spec
     group, limits = run_limits(store, spec.run_id)
     key = spec.client_token[:LEASE_KEY_CHARS]
+    waiting = WaitingTask(store, spec, key)
+
+    def waits(reason: str) -> None:
+        waiting.show(reason)
+        if on_wait is not None:
+            on_wait(reason)
+
     try:
         held = budget.acquire(
             key,
@@ -488,11 +511,13 @@ def hold_lease(
             spec.gpus,
             limits,
             stop=stop,
-            on_wait=on_wait,
+            on_wait=waits,
             fargate=not spec.capacity_provider,
         )
     except BudgetError as exn:
         raise LaunchError(str(exn)) from None
+    finally:
+        waiting.clear()
     if not held:
         return None
     return dataclasses.replace(spec, environment={**spec.environment, ENV_LEASE: key})

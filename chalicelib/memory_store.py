@@ -101,6 +101,14 @@ class MemoryStore:
         with self._lock:
             return [t for t in self._tasks.values() if t.run_id == run_id]
 
+    def delete_task(self, task_id: str, expected_revision: int) -> bool:
+        with self._lock:
+            current = self._tasks.get(task_id)
+            if current is None or current.revision != expected_revision:
+                return False
+            del self._tasks[task_id]
+            return True
+
     # run groups and the launch budget
 
     def get_group(self, name: str) -> GroupRecord | None:

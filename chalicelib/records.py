@@ -159,3 +159,6 @@ class TaskRecord(_Item):
     # When the backend asked for this attempt, before it waited for room to launch it (host
     # resources locally, the launch budget on AWS): its queued time ends at ``created_at``.
     requested_at: str | None = None
+    # Why a task container still waits for the launch budget: set on its placeholder record
+    # only (``waiting_tasks``), which has no ECS task.
+    waiting: str | None = None

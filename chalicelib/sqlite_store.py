@@ -203,6 +203,11 @@ class SqliteStore:
         rows = self._query("SELECT item FROM tasks WHERE run_id = ? ORDER BY rowid", (run_id,))
         return [TaskRecord.from_item(json.loads(r[0])) for r in rows]
 
+    def delete_task(self, task_id: str, expected_revision: int) -> bool:
+        return self._change(
+            "DELETE FROM tasks WHERE task_id = ? AND revision = ?", (task_id, expected_revision)
+        )
+
     # run groups and the launch budget (one table each, same compare-and-set as runs)
 
     def get_group(self, name: str) -> GroupRecord | None:

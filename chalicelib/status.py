@@ -27,6 +27,7 @@ from .notifications import (
 from .records import JSON, RunRecord, TaskRecord, utc_now
 from .store import NotFound, Store, update_run, update_task
 from .transitions import apply_orchestrator_event, apply_task_event, tasks_to_stop
+from .waiting_tasks import clear_leftovers
 
 if TYPE_CHECKING:
     from .admission import Admission
@@ -250,6 +251,9 @@ def _apply_orchestrator(event: ecs_events.TaskEvent, plane: ControlPlane) -> Non
         stopped = stop_run_tasks(plane, event.run_id, "the run's orchestrator stopped", tasks)
         if stopped:
             log.warning("stopped %d leftover task(s) of run %s", stopped, event.run_id)
+        cleared = clear_leftovers(plane.store, tasks)
+        if cleared:
+            log.warning("cleared %d task(s) left waiting in run %s", cleared, event.run_id)
         if plane.admission is not None:
             from .admission import run_ended
 

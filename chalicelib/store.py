@@ -63,6 +63,11 @@ class Store(Protocol):
     def list_tasks(self, run_id: str) -> list[TaskRecord]:
         """All tasks of a run, oldest first."""
 
+    def delete_task(self, task_id: str, expected_revision: int) -> bool:
+        """Delete the task if its stored revision is ``expected_revision``; False otherwise.
+        Only a task container's record while it waits to launch (``waiting_tasks``) is ever
+        deleted: a task that was launched keeps its record."""
+
     def wait_for_change(self, seen: int, timeout: float) -> int:
         """Block until this process's count of task ends differs from ``seen``, or ``timeout``
         seconds pass; returns the count.

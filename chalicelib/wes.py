@@ -508,6 +508,8 @@ def task_log(
     """``TaskLog`` for one attempt of a call; ``stdout``/``stderr`` are URLs under
     ``base_url`` (see ``run_log``)."""
     system_logs = [task.stopped_reason] if task.stopped_reason else []
+    if task.waiting:  # a task container waiting for the launch budget (``waiting_tasks``)
+        system_logs.append(task.waiting)
     task_url = f"{base_url}/runs/{task.run_id}/tasks/{quote(task.task_id, safe='')}"
     log = {
         "id": task.task_id,

@@ -6,6 +6,7 @@ lease from the shared launch budget before its RunTask and gave it back on STOPP
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,64 @@ def test_a_group_of_one_runs_its_runs_one_after_the_other(stack: Stack) -> None:
     assert budget is not None and budget.leases == 0 and budget.groups == {}
     assert stack.store.list_leases("account") == {}
     assert budget.revision >= 2 * len(tasks)  # one conditional write to take, one to give back
+
+
+ONE_VCPU_EACH = b"""version 1.1
+workflow three {
+  scatter (i in [1, 2, 3]) {
+    call nap { input: i = i }
+  }
+  output { Array[Int] done = nap.out }
+}
+task nap {
+  input { Int i }
+  command <<< sleep 1; echo ~{i} >>>
+  runtime { cpu: 1 }
+  output { Int out = read_int(stdout()) }
+}
+"""
+
+
+FULL_VCPUS = "waiting: group lab-b has 1 of 1 vCPUs in flight"
+
+
+def test_tasks_over_the_groups_vcpus_wait_pending_in_the_runs_tasks(stack: Stack) -> None:
+    """A group of 1 vCPU and a scatter of three 1-vCPU tasks: one runs at a time, and the
+    others show among the run's tasks (store and WES) as QUEUED with why they wait, until
+    they launch; none is left when the run ends."""
+    created = stack.client.http.post(
+        f"{BASE}/groups",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps({"name": "lab-b", "max_vcpus": 1}).encode(),
+    )
+    assert created.status_code == 200, created.body
+    response = post_run(
+        stack.client,
+        {"workflow_url": "three.wdl", "tags": json.dumps({"group": "lab-b"})},
+        {"three.wdl": ONE_VCPU_EACH},
+    )
+    assert response.status_code == 200, response.body
+    run_id = response.json_body["run_id"]
+    seen: dict[str, str] = {}
+    logs: list[str] = []
+    deadline = time.monotonic() + 90
+    while stack.run(run_id).state.value not in ("COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR"):
+        assert time.monotonic() < deadline, "the run did not finish"
+        for task in stack.store.list_tasks(run_id):
+            if task.waiting:
+                seen[task.task_id] = task.waiting
+                assert task.state.value == "QUEUED" and not task.task_arn and task.call_id
+        if seen and FULL_VCPUS not in logs:
+            listed = stack.client.http.get(f"{BASE}/runs/{run_id}/tasks").json_body
+            logs = [x for t in listed["task_logs"] for x in t.get("system_logs", [])]
+        time.sleep(0.1)
+    done = stack.wait(run_id)
+    assert done.state.value == "COMPLETE", done.error
+    assert seen and set(seen.values()) == {FULL_VCPUS}
+    assert FULL_VCPUS in logs  # WES's task list shows it too
+    tasks = stack.store.list_tasks(run_id)
+    assert len(tasks) == 3 and all(t.task_arn and not t.waiting for t in tasks)
+    assert not set(seen) & {t.task_id for t in tasks}
 
 
 def test_run_groups_in_the_local_mode(tmp_path: Path) -> None:

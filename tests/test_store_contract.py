@@ -281,6 +281,20 @@ def test_list_tasks_sees_updates(store) -> None:
     assert store.list_tasks("runA") == [updated]
 
 
+def test_delete_task_compare_and_set(store) -> None:
+    task = dataclasses.replace(make_task("w1"), revision=2)
+    assert store.put_task(task, None)
+    assert store.put_task(make_task("w2"), None)
+    assert store.delete_task("w1", 1) is False  # another revision: kept
+    assert store.get_task("w1") == task
+    assert store.delete_task("w1", 2) is True
+    assert store.get_task("w1") is None
+    assert [t.task_id for t in store.list_tasks("run1")] == ["w2"]
+    assert store.get_tasks(["w1", "w2"]) == [make_task("w2")]
+    assert store.delete_task("w1", 2) is False  # gone already
+    assert store.delete_task("never", 0) is False
+
+
 # wait_for_change
 
 

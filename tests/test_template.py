@@ -26,6 +26,7 @@ from chalicelib.backend_fargate import FargateSettings
 from chalicelib.deployment import AwsDeployment
 from chalicelib.dynamodb_store import table_definition
 from chalicelib.fargate import cached_image
+from chalicelib.waiting_tasks import PREFIX as WAITING_PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 Template = dict[str, Any]
@@ -1072,7 +1073,9 @@ def test_only_the_orchestrator_reads_the_fargate_vcpu_quota(template: Template) 
 def test_items_are_deleted_only_where_their_keys_say(template: Template) -> None:
     """DeleteItem is granted only under a LeadingKeys condition: run groups for the API, the
     launch budget's leases for those who give them back (the status handler and the sweep on
-    STOPPED, the orchestrator when a RunTask failed); runs and tasks are never deleted."""
+    STOPPED, the orchestrator when a RunTask failed), and the records of task containers still
+    waiting to launch (the orchestrator once they launch, the status handler once their
+    orchestrator stopped); runs, and tasks that were launched, are never deleted."""
     keys: dict[str, list[str]] = {}
     for where, statement in allow_statements(template):
         if "dynamodb:DeleteItem" not in sensitive_actions(statement):
@@ -1083,6 +1086,6 @@ def test_items_are_deleted_only_where_their_keys_say(template: Template) -> None
         keys.setdefault(where.split("/")[0], []).extend(leading)
     assert keys == {
         "SubmitFunctionRole": ["GROUP#*"],
-        "StatusFunctionRole": ["BUDGET#*"],
-        "OrchestratorTaskRole": ["BUDGET#*"],
+        "StatusFunctionRole": ["BUDGET#*", f"TASK#{WAITING_PREFIX}*"],
+        "OrchestratorTaskRole": ["BUDGET#*", f"TASK#{WAITING_PREFIX}*"],
     }
