@@ -128,7 +128,9 @@ def test_memory_cpu_and_disk_are_measured_within_tolerance(
     # here the cgroup is shared with the whole machine: both modes sample /proc
     assert recorded["memory_source"] == "proc"
     assert 200 <= recorded["peak_memory_mib"] <= 320
-    assert 0.9 <= recorded["cpu_seconds"] <= 1.6
+    # 1 s of burning, plus the start-up and 200 MiB of page faults (0.2-0.6 s, more on a busy
+    # machine); counting the tree twice would give 2.4 s or more
+    assert 0.9 <= recorded["cpu_seconds"] <= 2.0
     assert 2.9 <= recorded["disk_mib"] <= 3.5
     assert 1.2 <= recorded["seconds"] <= time.time() - started + 0.1
     assert recorded["started_at"] <= recorded["ended_at"]
