@@ -14,6 +14,7 @@ import pytest
 from events import ecs_event
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from quiet_plane import quiet_plane
 
 from chalicelib.groups import Limits
 from chalicelib.launch_budget import (
@@ -33,7 +34,7 @@ from chalicelib.launch_budget import (
 from chalicelib.memory_store import MemoryStore
 from chalicelib.records import RunRecord
 from chalicelib.states import State
-from chalicelib.status import ControlPlane, handle_ecs_event
+from chalicelib.status import handle_ecs_event
 from chalicelib.sweep import sweep
 
 NOW = 1_800_000_000.0
@@ -304,18 +305,7 @@ def test_acquire_waits_with_a_reason_and_can_be_stopped() -> None:
 def test_stopped_event_gives_the_lease_back_once_and_the_sweep_repairs_a_lost_one() -> None:
     store = MemoryStore()
     budget = SharedLaunchBudget(store, FAST)
-
-    class Quiet:
-        def publish(self, notifications: Any) -> None:
-            pass
-
-        def run_task(self, spec: Any) -> str:
-            raise AssertionError
-
-        def stop_task(self, arn: str, reason: str) -> None:
-            pass
-
-    plane = ControlPlane(store=store, notifier=Quiet(), launcher=Quiet(), budget=budget)
+    plane = quiet_plane(store, budget=budget)
     stamp = "2026-01-01T00:00:00.000Z"
     store.create_run(RunRecord("run1", State.RUNNING, stamp, stamp, "w", "k", "k"))
 

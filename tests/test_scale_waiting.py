@@ -8,14 +8,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+
+from quiet_plane import quiet_plane
 
 from chalicelib.groups import GroupRecord, Limits
 from chalicelib.launch_budget import AccountLimits, BudgetRecord, SharedLaunchBudget
 from chalicelib.memory_store import MemoryStore
 from chalicelib.records import RunRecord, TaskRecord
 from chalicelib.states import State
-from chalicelib.status import ControlPlane
 from chalicelib.task_concurrency import (
     ENV_TASK_CONCURRENCY,
     MAX_TASK_CONCURRENCY,
@@ -135,26 +135,15 @@ def test_task_concurrency_follows_the_tighter_vcpu_limit_over_the_smallest_task(
     assert task_concurrency(4000.0, None, cap=50) == 50
 
 
-class _Quiet:
-    def publish(self, notifications: Any) -> None:
-        pass
-
-    def run_task(self, spec: Any) -> str:
-        raise AssertionError
-
-    def stop_task(self, arn: str, reason: str) -> None:
-        pass
-
-
 def test_the_orchestrator_sets_task_concurrency_from_its_account_and_group() -> None:
     store = MemoryStore()
     stamp = "2026-01-01T00:00:00.000Z"
     store.create_run(RunRecord("run1", State.RUNNING, stamp, stamp, "w", "k", "k", group="lab"))
     store.put_group(GroupRecord("lab", Limits(max_vcpus=8.0)), None)
     budget = SharedLaunchBudget(store, AccountLimits(max_vcpus=100.0))
-    plane = ControlPlane(store=store, notifier=_Quiet(), launcher=_Quiet(), budget=budget)
+    plane = quiet_plane(store, budget=budget)
     assert concurrency_setting(plane, "run1", {}) == {ENV_TASK_CONCURRENCY: "32"}
     # a setting given (the submitter's, the task definition's) wins; no budget: miniwdl's own
     assert concurrency_setting(plane, "run1", {ENV_TASK_CONCURRENCY: "7"}) == {}
-    local = ControlPlane(store=store, notifier=_Quiet(), launcher=_Quiet())
+    local = quiet_plane(store)
     assert concurrency_setting(local, "run1", {}) == {}

@@ -7,9 +7,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from events import ecs_event
+from quiet_plane import quiet_plane
 
 from chalicelib import ecs_events
 from chalicelib.groups import GroupRecord, Limits
@@ -24,7 +24,7 @@ from chalicelib.launcher import TaskSpec
 from chalicelib.memory_store import MemoryStore
 from chalicelib.records import RunRecord, TaskRecord
 from chalicelib.states import State
-from chalicelib.status import ControlPlane, handle_ecs_event
+from chalicelib.status import handle_ecs_event
 from chalicelib.transitions import Progress, progress
 from chalicelib.waiting_tasks import WaitingTask, is_waiting, waiting_record, waiting_task_id
 from chalicelib.wes import task_log
@@ -157,17 +157,6 @@ def test_a_wait_for_the_launch_rate_alone_writes_no_record() -> None:
     assert store.task_writes == 0 and store.list_tasks("run-w2") == []
 
 
-class _Quiet:
-    def publish(self, notifications: Any) -> None:
-        pass
-
-    def run_task(self, spec: Any) -> str:
-        raise AssertionError
-
-    def stop_task(self, arn: str, reason: str) -> None:
-        pass
-
-
 def test_the_orchestrators_stop_clears_what_its_waiting_tasks_left() -> None:
     """An orchestrator killed while its tasks waited leaves their placeholders: its STOPPED
     event deletes them (none will launch), and keeps the records of tasks that ran."""
@@ -179,7 +168,7 @@ def test_the_orchestrators_stop_clears_what_its_waiting_tasks_left() -> None:
         )
     )
     WaitingTask(store, spec("run-w3", "d", "call-d"), "d" * 16).show(FULL)
-    plane = ControlPlane(store=store, notifier=_Quiet(), launcher=_Quiet())
+    plane = quiet_plane(store)
     ran = "arn:aws:ecs:us-east-1:123456789012:task/cluster/t1"
     handle_ecs_event(ecs_event(ran, 2, "STOPPED", run_id="run-w3", exit_code=0), plane)
     assert len(store.list_tasks("run-w3")) == 2
